@@ -1,0 +1,119 @@
+"""`raw/NAME` → `clean/NAME`: one row per document with its title and main text.
+
+Extraction runs only for bodies it has not seen: a page whose body hash matches the previous clean
+row keeps that row. A document whose fetch or extraction failed keeps its previous row
+(`status="kept"`, with the reason in `error`), so bad input never removes what was indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import polars as pl
+
+from .extract import extract_html, html_fragment_to_text
+
+CLEAN_SCHEMA = {
+    "url": pl.String,
+    "title": pl.String,
+    "text": pl.String,
+    "content_hash": pl.String,  # of title and text: what the index holds for this document
+    "fetched_at": pl.Datetime("us", "UTC"),  # last time the live document was verified
+    "changed_at": pl.Datetime("us", "UTC"),  # last time content_hash changed
+    "source": pl.String,
+    "status": pl.String,  # ok | kept (last good copy kept after a failure)
+    "error": pl.String,
+    "body_hash": pl.String,
+    "final_url": pl.String,
+    "n_chars": pl.Int64,
+}
+MIN_TEXT_CHARS = 20  # below this a "document" is an empty shell (a redirect page, a stub)
+
+
+@dataclass
+class Cleaned:
+    table: pl.DataFrame
+    extracted: int = 0
+    reused: int = 0
+    kept: int = 0
+    gone: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\n{text}".encode("utf-8")).hexdigest()[:32]
+
+
+def _text_of(row: dict) -> tuple[str | None, str]:
+    body: bytes = row["body"]
+    kind = row["body_kind"]
+    if kind == "fragment":
+        return None, html_fragment_to_text(body.decode("utf-8", errors="replace"))
+    if kind == "text":
+        text = body.decode("utf-8", errors="replace")
+        return None, "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    extracted = extract_html(body, url=row["final_url"] or row["url"], content_type=row["content_type"])
+    return extracted.title, extracted.text
+
+
+def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None) -> Cleaned:
+    """Build the new clean table of a source from its raw table and its previous clean table."""
+    prev = {r["url"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
+    out = Cleaned(table=pl.DataFrame(schema=CLEAN_SCHEMA))
+    rows: list[dict] = []
+    now = datetime.now(timezone.utc)
+    for row in raw.filter(pl.col("role") == "document").iter_rows(named=True):
+        url = row["url"]
+        old = prev.get(url)
+        failed = row["outcome"] not in ("fetched", "not_modified")
+        if row["outcome"] == "gone":
+            out.gone += 1
+            continue
+        reason = row["error"] or row["outcome"] if failed else None
+        if row["body"] is None:
+            out.problems.append((url, reason or "no body"))
+            if old is not None:
+                rows.append(_kept(old, reason or "no body"))
+                out.kept += 1
+            continue
+        if old is not None and old["body_hash"] == row["body_hash"]:
+            # Same bytes as last time: no need to extract again.
+            reused = dict(old)
+            reused["fetched_at"] = row["verified_at"] or old["fetched_at"]
+            reused["status"], reused["error"] = ("kept", reason) if failed else ("ok", None)
+            rows.append(reused)
+            out.reused += 1
+            continue
+        try:
+            title, text = _text_of(row)
+        except Exception as exc:  # an extractor bug on one page must not sink the source
+            title, text = None, ""
+            reason = f"extraction failed: {type(exc).__name__}: {exc}"
+        if len(text.strip()) < MIN_TEXT_CHARS:
+            reason = reason or f"no main text found ({row['content_type'] or 'unknown type'})"
+            out.problems.append((url, reason))
+            if old is not None:
+                rows.append(_kept(old, reason))
+                out.kept += 1
+            continue
+        title = " ".join((row["title_hint"] or title or "").split()) or url
+        digest = content_hash(title, text)
+        changed = old is None or old["content_hash"] != digest
+        rows.append({
+            "url": url, "title": title, "text": text, "content_hash": digest,
+            "fetched_at": row["verified_at"] or now,
+            "changed_at": now if changed else old["changed_at"],
+            "source": source, "status": "kept" if failed else "ok", "error": reason,
+            "body_hash": row["body_hash"], "final_url": row["final_url"], "n_chars": len(text),
+        })
+        out.extracted += 1
+    out.table = pl.DataFrame(rows, schema=CLEAN_SCHEMA) if rows else out.table
+    return out
+
+
+def _kept(old: dict, reason: str) -> dict:
+    kept = dict(old)
+    kept["status"], kept["error"] = "kept", reason
+    return kept

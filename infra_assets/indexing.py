@@ -1,0 +1,160 @@
+"""`clean/NAME` → the store: embed what is new, keep what is unchanged, delete what is gone.
+
+The store itself is the state: each run reads back the source's point IDs and document hashes,
+so a crashed or half-finished run is simply finished by the next one (IDs derive from content,
+upserts are idempotent). New chunks are written before stale ones are deleted, so a changed page
+is never missing from the index in between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+from .chunking import Chunk, Chunker, point_id
+from .config import Source
+from .embedding import Embedder
+from .store import ChunkPoint, Store, chunk_payload
+
+EMBED_BATCH = 64  # chunks per embed+upsert round: bounds memory and the work a crash can lose
+LISTING_KINDS = ("sitemap", "feed", "json")
+GUARD_RATIO = 0.5  # a listing that suddenly holds under half the indexed documents is suspect
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SyncResult:
+    documents: int = 0
+    documents_changed: int = 0
+    documents_deleted: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    payload_updated: int = 0
+    indexed_documents_before: int = 0
+    deletions_blocked: bool = False
+    guard_reason: str | None = None
+    embed_seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+def _iso(value) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def sync_source(
+    source: Source,
+    clean: pl.DataFrame,
+    store: Store,
+    chunker: Chunker,
+    embedder: Callable[[], Embedder],
+    model_name: str,
+    *,
+    complete_listing: bool = True,
+    before_write: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Bring the store's points for `source` in line with its clean table."""
+    result = SyncResult(documents=clean.height)
+    stored_by_url: dict[str, dict] = defaultdict(dict)
+    for stored in store.existing(source.name).values():
+        stored_by_url[stored.url][stored.id] = stored
+    result.indexed_documents_before = len(stored_by_url)
+
+    wrote = False
+
+    def write() -> None:
+        nonlocal wrote
+        if not wrote and before_write is not None:
+            before_write()
+        wrote = True
+
+    # 1. Decide, per document, what to embed, re-label and drop.
+    pending: list[tuple[str, Chunk, dict]] = []  # (point id, chunk, document row)
+    relabel: list[tuple[str, dict]] = []
+    stale: list[str] = []
+    for doc in clean.iter_rows(named=True):
+        stored = stored_by_url.get(doc["url"], {})
+        if stored and all(s.doc_hash == doc["content_hash"] for s in stored.values()):
+            result.unchanged += len(stored)
+            result.chunks += len(stored)
+            continue
+        result.documents_changed += 1
+        chunks = chunker.chunk(doc["title"], doc["text"])
+        seen: dict[str, int] = defaultdict(int)
+        wanted: dict[str, Chunk] = {}
+        for chunk in chunks:
+            pid = point_id(source.name, doc["url"], chunk.hash, seen[chunk.hash])
+            seen[chunk.hash] += 1
+            wanted[pid] = chunk
+        result.chunks += len(wanted)
+        for pid, chunk in wanted.items():
+            if pid in stored:
+                result.unchanged += 1
+                # Same text and vector; only its place in the page or the page's hash moved.
+                relabel.append((pid, {"chunk": chunk.position, "doc_hash": doc["content_hash"],
+                                      "title": doc["title"], "changed_at": _iso(doc["changed_at"]),
+                                      "fetched_at": _iso(doc["fetched_at"])}))
+            else:
+                pending.append((pid, chunk, doc))
+        stale.extend(pid for pid in stored if pid not in wanted)
+
+    listed = set(clean["url"].to_list()) if clean.height else set()
+    gone_urls = [url for url in stored_by_url if url not in listed]
+    if gone_urls:
+        reason = None
+        if not complete_listing:
+            reason = "part of the listing failed to load"
+        elif (source.kind in LISTING_KINDS and result.indexed_documents_before
+              and len(listed) < GUARD_RATIO * result.indexed_documents_before):
+            reason = (f"the {source.kind} lists {len(listed)} documents but {result.indexed_documents_before} "
+                      f"are indexed (under {GUARD_RATIO:.0%})")
+        if reason:
+            result.deletions_blocked = True
+            result.guard_reason = f"kept {len(gone_urls)} documents: {reason}"
+        else:
+            result.documents_deleted = len(gone_urls)
+            for url in gone_urls:
+                stale.extend(stored_by_url[url])
+
+    # 2. Embed and upsert new chunks in bounded rounds.
+    total = len(pending)
+    if total:
+        model = embedder()
+        for start in range(0, total, EMBED_BATCH):
+            batch = pending[start:start + EMBED_BATCH]
+            t0 = time.monotonic()
+            vectors = model.embed([chunk.embed_text for _, chunk, _ in batch])
+            result.embed_seconds += time.monotonic() - t0
+            points = [
+                ChunkPoint(pid, vector.tolist(), chunk_payload(
+                    source=source.name, url=doc["url"], title=doc["title"], text=chunk.text,
+                    position=chunk.position, chunk_hash=chunk.hash, doc_hash=doc["content_hash"],
+                    fetched_at=_iso(doc["fetched_at"]), changed_at=_iso(doc["changed_at"]),
+                    model=model_name,
+                ))
+                for (pid, chunk, doc), vector in zip(batch, vectors)
+            ]
+            write()
+            store.upsert(points)
+            result.embedded += len(points)
+            if progress:
+                progress(result.embedded, total)
+
+    # 3. Re-label moved chunks, then drop what no longer exists.
+    if relabel:
+        write()
+        for pid, payload in relabel:
+            store.set_payload(pid, payload)
+        result.payload_updated = len(relabel)
+    if stale:
+        write()
+        store.delete(stale)
+        result.deleted = len(stale)
+    return result

@@ -1,0 +1,186 @@
+"""What `infra-assets refresh` and `infra-assets up` run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import click
+import dagster as dg
+
+from .config import SourcesFile, settings
+
+STAGES = ("raw", "clean", "embeddings")
+SUMMARY_KEYS = {
+    "raw": ("documents", "fetched", "not_modified", "gone", "fetch_errors"),
+    "clean": ("documents", "extracted", "unchanged", "kept_after_failure"),
+    "embeddings": ("chunks_embedded", "chunks_unchanged", "chunks_deleted", "points"),
+    "serving": ("index_version", "points", "documents"),
+}
+
+
+class _ConsoleProgress(logging.Handler):
+    """Shows our own progress lines and failures from Dagster's log, not every framework event."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = meta.get("orig_message") or record.getMessage()
+        event = meta.get("dagster_event")
+        step = meta.get("step_key") or ""
+        if event is not None:
+            if event.event_type_value == "STEP_FAILURE":
+                click.echo(f"  ✗ {step} failed: {_failure_text(event)}", err=True)
+            elif event.event_type_value == "STEP_SUCCESS":
+                click.echo(f"  ✓ {step}", err=True)
+            return
+        if record.levelno >= logging.INFO:
+            click.echo(f"  {step}: {message}" if step else f"  {message}", err=True)
+
+
+def _failure_text(event) -> str:
+    try:
+        error = event.event_specific_data.error
+        cause = error.cause or error
+        return (cause.message or error.message).strip().splitlines()[-1]
+    except AttributeError:
+        return str(event.message or "")
+
+
+def refresh(sources_file: SourcesFile, names: list[str], quiet: bool = False) -> bool:
+    """Materialize sources and the serving index in-process, recorded in the Dagster instance."""
+    from .definitions import build_defs
+
+    started = time.monotonic()
+    defs = build_defs(sources_file)
+    keys = [dg.AssetKey([stage, n]) for n in names for stage in STAGES] + [dg.AssetKey(["serving", "index"])]
+    job = defs.resolve_implicit_global_asset_job_def()
+    handler = _ConsoleProgress()
+    dagster_logger = logging.getLogger("dagster")
+    if not quiet:
+        click.echo(f"refreshing {len(names)} source(s): {', '.join(names)}", err=True)
+        dagster_logger.addHandler(handler)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            result = job.execute_in_process(
+                instance=instance, asset_selection=keys, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                tags={"infra_assets/trigger": "cli-refresh"},
+            )
+    finally:
+        dagster_logger.removeHandler(handler)
+    _print_summary(result)
+    elapsed = time.monotonic() - started
+    if result.success:
+        click.echo(f"refreshed in {elapsed:.1f}s (run {result.run_id[:8]})")
+    else:
+        click.echo(f"refresh FAILED after {elapsed:.1f}s (run {result.run_id[:8]}; see the Dagster UI)", err=True)
+    return result.success
+
+
+def _print_summary(result) -> None:
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        key = mat.asset_key.path
+        wanted = SUMMARY_KEYS.get(key[0], ())
+        values = {k: v.value for k, v in mat.metadata.items() if k in wanted}
+        fields = ", ".join(f"{k}={values[k]}" for k in wanted if k in values)
+        click.echo(f"{'/'.join(key):<28} {fields}")
+
+
+# --------------------------------------------------------------------------- up
+
+
+def _wait_http(url: str, timeout_s: float, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except Exception:
+            time.sleep(1)
+    return False
+
+
+def _kick_off_first_refresh(host: str, ui_port: int, stop: threading.Event) -> None:
+    """Launch one run of every asset through the daemon, so the first index appears on its own."""
+    if not _wait_http(f"http://{host}:{ui_port}/server_info", 300, stop):
+        return
+    from dagster_graphql import DagsterGraphQLClient
+
+    client = DagsterGraphQLClient(host, port_number=ui_port)
+    for _ in range(60):
+        if stop.is_set():
+            return
+        try:
+            run_id = client.submit_job_execution(
+                "__ASSET_JOB", repository_location_name="infra_assets", repository_name="__repository__",
+                tags={"infra_assets/trigger": "up"},
+            )
+            click.echo(f"up: launched the first refresh (run {run_id[:8]}); watch it at http://{host}:{ui_port}/runs")
+            return
+        except Exception:  # the code location may still be loading
+            time.sleep(2)
+    click.echo("up: could not launch the first refresh; run `infra-assets refresh`", err=True)
+
+
+def run_up(host: str, ui_port: int, api_port: int, demo: bool) -> int:
+    from .serving.server import start_in_thread
+
+    env = settings()
+    site = None
+    if demo:
+        from .demo import demo_site
+
+        site = demo_site(port=8765)
+        click.echo(f"up: demo site at {site.url} ({len(site.pages())} files)")
+    dagster = subprocess.Popen(
+        [sys.executable, "-m", "dagster", "dev", "-w", str(env.root / "workspace.yaml"),
+         "-h", host, "-p", str(ui_port)],
+        cwd=env.root, env=os.environ.copy(),
+        start_new_session=True,  # its own process group: we stop it (and its children) as one
+    )
+    click.echo(f"up: Dagster UI on http://{host}:{ui_port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    server, _ = start_in_thread(host, api_port)
+    click.echo(f"up: serving API on http://{host}:{api_port} (try /search?q=... and /docs)")
+    stop = threading.Event()
+    threading.Thread(target=_kick_off_first_refresh, args=(host, ui_port, stop), daemon=True).start()
+
+    def _stop(*_):
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    try:
+        while not stop.is_set():
+            if dagster.poll() is not None:
+                click.echo(f"up: dagster dev exited with status {dagster.returncode}", err=True)
+                code = dagster.returncode or 1
+                break
+            stop.wait(1)
+    finally:
+        click.echo("up: stopping…", err=True)
+        _stop_group(dagster)
+        server.should_exit = True
+        if site is not None:
+            site.stop()
+    return code
+
+
+def _stop_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,1 @@
+"""Publishing generations, searching them, and the HTTP API."""

@@ -1,0 +1,153 @@
+"""Serving generations: immutable snapshots of the index that the API swaps to atomically.
+
+Layout under `INFRA_ASSETS_DATA_DIR/serving/`:
+- `shards/<collection>-v<N>/`: a read-only copy of the embedded writer at store version N
+  (shared by every generation published while the store did not change);
+- `generations/<version>/`: `manifest.json` (what, when, how many) and `docs.parquet` (each
+  document's title, fetched_at and changed_at, so results carry current timestamps);
+- `CURRENT`: the version being served, replaced atomically (`os.replace`).
+Readers never see a half-written generation: a generation is complete before CURRENT names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from ..embedding import ModelInfo
+from ..store import EdgeStore, ServerStore, StoreLocation, client_for, collection_name
+from ..store import read_store_version
+
+KEEP_GENERATIONS = 3
+GRACE_S = 300  # readers may still be finishing queries on a just-replaced generation
+DOCS_COLUMNS = ["url", "source", "title", "fetched_at", "changed_at"]
+
+
+@dataclass(frozen=True)
+class ServingPaths:
+    root: Path
+
+    @property
+    def current(self) -> Path:
+        return self.root / "CURRENT"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def shards(self) -> Path:
+        return self.root / "shards"
+
+
+def read_current(root: Path) -> dict | None:
+    """The manifest of the generation being served, or None before the first publish."""
+    paths = ServingPaths(root)
+    try:
+        version = paths.current.read_text().strip()
+        return json.loads((paths.generations / version / "manifest.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _new_version() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.DataFrame,
+            sources: list[str]) -> dict:
+    """Snapshot the store and the document table into a new generation and make it current."""
+    paths = ServingPaths(root)
+    paths.generations.mkdir(parents=True, exist_ok=True)
+    paths.shards.mkdir(parents=True, exist_ok=True)
+    collection = collection_name(model.slug)
+    version = _new_version()
+    manifest: dict = {
+        "version": version,
+        "published_at": datetime.now(timezone.utc).isoformat(),
+        "mode": location.mode,
+        "collection": collection,
+        "model": model.name,
+        "model_id": model.resolved,
+        "dim": model.dim,
+    }
+    counts: dict[str, int] = {}
+    if location.mode == "server":
+        store = ServerStore(client_for(location.url, location.api_key), collection)
+        store.ensure(model.dim)
+        manifest["url"] = location.url
+        counts = {name: store.count(name) for name in sources}
+        manifest["points"] = store.count()
+    else:
+        writer_dir = location.qdrant_dir / collection
+        with EdgeStore.open_writer(writer_dir, model.dim) as store:
+            store_version = read_store_version(location.qdrant_dir, collection)
+            shard_name = f"{collection}-{store_version}"
+            shard_dir = paths.shards / shard_name
+            if not (shard_dir / "edge_config.json").exists():
+                manifest["points"] = store.snapshot_to(shard_dir)
+                manifest["copied"] = True
+            else:
+                manifest["points"] = store.count()
+                manifest["copied"] = False
+            counts = {name: store.count(name) for name in sources}
+        manifest["store_version"] = store_version
+        manifest["shard"] = shard_name
+
+    docs = docs.select(DOCS_COLUMNS) if docs.height else pl.DataFrame(schema={c: pl.String for c in DOCS_COLUMNS})
+    per_source_docs = dict(docs.group_by("source").len().iter_rows()) if docs.height else {}
+    manifest["sources"] = {
+        name: {"documents": int(per_source_docs.get(name, 0)), "chunks": int(counts.get(name, 0))}
+        for name in sources
+    }
+    gen_dir = paths.generations / version
+    tmp = gen_dir.with_name(version + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    docs.write_parquet(tmp / "docs.parquet")
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, gen_dir)
+    _write_atomic(paths.current, version)
+    manifest["removed_generations"] = cleanup(root)
+    return manifest
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cleanup(root: Path, keep: int = KEEP_GENERATIONS, grace_s: float = GRACE_S) -> int:
+    """Remove old generations (past the newest `keep` and the grace period) and unused shards."""
+    paths = ServingPaths(root)
+    current = paths.current.read_text().strip() if paths.current.exists() else None
+    gens = sorted((p for p in paths.generations.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
+                  key=lambda p: p.name)
+    now = time.time()
+    removed = 0
+    for old in gens[:-keep]:
+        if old.name != current and now - old.stat().st_mtime > grace_s:
+            shutil.rmtree(old, ignore_errors=True)
+            removed += 1
+    for partial in paths.generations.glob("*.partial"):
+        if now - partial.stat().st_mtime > grace_s:
+            shutil.rmtree(partial, ignore_errors=True)
+    in_use = set()
+    for gen in paths.generations.iterdir():
+        try:
+            in_use.add(json.loads((gen / "manifest.json").read_text()).get("shard"))
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            continue
+    if paths.shards.exists():
+        for shard in paths.shards.iterdir():
+            if shard.name not in in_use and now - shard.stat().st_mtime > grace_s:
+                shutil.rmtree(shard, ignore_errors=True)
+    return removed

@@ -1,0 +1,101 @@
+"""Where vectors live: one interface, the embedded engine and the Qdrant server behind it."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Union
+
+import dagster as dg
+
+from ..config import settings
+from ..embedding import ModelInfo
+from .edge import EdgeReader, EdgeStore
+from .payload import ChunkPoint, Hit, StoredChunk, chunk_payload, collection_name
+from .server import ServerStore, client_for
+
+Store = Union[EdgeStore, ServerStore]
+
+__all__ = [
+    "ChunkPoint", "EdgeReader", "EdgeStore", "Hit", "ServerStore", "Store", "StoreResource",
+    "StoredChunk", "chunk_payload", "collection_name",
+]
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    mode: str  # "embedded" | "server"
+    qdrant_dir: Path
+    url: str | None = None
+    api_key: str | None = None
+
+    def describe(self) -> str:
+        """For logs and metadata: never includes the API key."""
+        return f"qdrant server {self.url}" if self.mode == "server" else f"embedded {self.qdrant_dir}"
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The vector store: embedded under the data folder, or the server at `QDRANT_URL`."""
+
+    qdrant_url: str | None = None  # None: QDRANT_URL from the environment at run time
+    qdrant_api_key: str | None = None
+    data_dir: str | None = None
+
+    def location(self) -> StoreLocation:
+        env = settings()
+        data_dir = Path(self.data_dir) if self.data_dir else env.data_dir
+        url = self.qdrant_url or env.qdrant_url
+        if url:
+            return StoreLocation("server", data_dir / "qdrant", url, self.qdrant_api_key or env.qdrant_api_key)
+        return StoreLocation("embedded", data_dir / "qdrant")
+
+    @contextmanager
+    def writer(self, model: ModelInfo) -> Iterator[Store]:
+        """The collection for `model`, opened for writing (one writer at a time when embedded)."""
+        loc = self.location()
+        collection = collection_name(model.slug)
+        if loc.mode == "server":
+            store = ServerStore(client_for(loc.url, loc.api_key), collection)
+            store.ensure(model.dim)
+            yield store
+            return
+        with EdgeStore.open_writer(loc.qdrant_dir / collection, model.dim) as store:
+            yield store
+
+
+def store_version_path(qdrant_dir: Path, collection: str) -> Path:
+    return qdrant_dir / f"{collection}.version"
+
+
+def _read_version(path: Path) -> tuple[str, int]:
+    try:
+        data = json.loads(path.read_text())
+        return str(data["epoch"]), int(data["version"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return "", 0
+
+
+def read_store_version(qdrant_dir: Path, collection: str) -> str:
+    """A token that changes whenever the embedded store may have changed.
+
+    The epoch is new whenever the version file is (a wiped data folder never reuses an old
+    snapshot's name); the counter goes up before every writing session.
+    """
+    epoch, version = _read_version(store_version_path(qdrant_dir, collection))
+    return f"{epoch or 'new'}-v{version}"
+
+
+def bump_store_version(qdrant_dir: Path, collection: str) -> str:
+    """Mark the store as changed *before* writing, so a crash mid-write still forces a republish."""
+    path = store_version_path(qdrant_dir, collection)
+    epoch, version = _read_version(path)
+    epoch = epoch or uuid.uuid4().hex[:8]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"epoch": epoch, "version": version + 1}))
+    os.replace(tmp, path)
+    return f"{epoch}-v{version + 1}"

@@ -1,0 +1,180 @@
+"""The embedded store: Qdrant's own engine in-process (qdrant-edge-py).
+
+Chosen by measurement over qdrant-client's local mode (~3 ms HNSW queries vs 2.5 s brute force
+and 0.5 s vs 56 s to reopen at 100k points). An edge shard may be open in one process at a time
+(its write-ahead log is locked), so:
+
+- Dagster runs open the *writer* shard one at a time behind a file lock (`fcntl.flock`: the
+  kernel releases it when a run dies, even by SIGKILL, unlike a Dagster pool slot);
+- `serving/index` copies the flushed writer into an immutable *generation* without a WAL, which
+  any number of readers (the API, `infra-assets search`, notebooks) may open at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import qdrant_edge as qe
+
+from .payload import INDEXED_KEYWORDS, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+
+DENSE = "dense"
+SCROLL_PAGE = 2048
+UPSERT_BATCH = 256
+
+
+def _source_filter(sources: Sequence[str] | None) -> qe.Filter | None:
+    if not sources:
+        return None
+    match = qe.MatchValue(sources[0]) if len(sources) == 1 else qe.MatchAny(list(sources))
+    return qe.Filter(must=[qe.FieldCondition(key="source", match=match)])
+
+
+class _EdgeBase:
+    def __init__(self, shard: qe.EdgeShard, path: Path):
+        self._shard = shard
+        self.path = path
+
+    def count(self, source: str | None = None) -> int:
+        return self._shard.count(qe.CountRequest(exact=True, filter=_source_filter([source] if source else None)))
+
+    def search(self, vector: Sequence[float], k: int, sources: Sequence[str] | None = None,
+               min_score: float | None = None, hnsw_ef: int | None = None) -> list[Hit]:
+        request = qe.QueryRequest(
+            limit=k,
+            query=qe.Query.Nearest(list(map(float, vector)), using=DENSE),
+            filter=_source_filter(sources),
+            with_payload=True,
+            score_threshold=min_score,
+            params=qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
+        )
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._shard.query(request)]
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        """Every point of a source (or all), with the requested payload fields."""
+        offset = None
+        filt = _source_filter([source] if source else None)
+        while True:
+            records, offset = self._shard.scroll(qe.ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, filter=filt,
+                with_payload=fields if fields is not None else True, with_vector=False,
+            ))
+            for record in records:
+                yield str(record.id), record.payload or {}
+            if offset is None:
+                return
+
+    def sources(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, payload in self.scan(None, ["source"]):
+            counts[payload.get("source", "")] = counts.get(payload.get("source", ""), 0) + 1
+        return counts
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+
+
+class EdgeStore(_EdgeBase):
+    """The writer shard of one collection. Open it with `EdgeStore.open_writer`."""
+
+    @classmethod
+    @contextmanager
+    def open_writer(cls, path: Path, dim: int, lock_timeout_s: float = 3600) -> Iterator["EdgeStore"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path.with_name(path.name + ".lock"), lock_timeout_s):
+            if (path / "edge_config.json").exists():
+                shard = qe.EdgeShard.load(str(path))
+            else:
+                shard = qe.EdgeShard.create(str(path), _config(dim))
+                for field in INDEXED_KEYWORDS:
+                    shard.update(qe.UpdateOperation.create_field_index(field, qe.PayloadSchemaType.Keyword))
+            store = cls(shard, path)
+            try:
+                yield store
+                store._shard.flush()
+            finally:
+                store.close()
+
+    def existing(self, source: str) -> dict[str, StoredChunk]:
+        return {pid: stored_chunk(pid, payload) for pid, payload in self.scan(source, STATE_FIELDS)}
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start:start + UPSERT_BATCH]
+            self._shard.update(qe.UpdateOperation.upsert_points(
+                [qe.Point(p.id, {DENSE: p.vector}, p.payload) for p in batch]
+            ))
+
+    def set_payload(self, point_id: str, payload: dict) -> None:
+        self._shard.update(qe.UpdateOperation.set_payload([point_id], payload))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), UPSERT_BATCH):
+            self._shard.update(qe.UpdateOperation.delete_points(ids[start:start + UPSERT_BATCH]))
+
+    def delete_source(self, source: str) -> None:
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(_source_filter([source])))
+
+    def flush(self) -> None:
+        self._shard.flush()
+
+    def snapshot_to(self, dest: Path) -> int:
+        """Copy the flushed shard into `dest` as a read-only generation; returns its point count."""
+        self._shard.optimize()  # build HNSW / merge small segments before readers see them
+        self._shard.flush()
+        points = self.count()
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        shutil.copytree(self.path / "segments", tmp / "segments")
+        config = json.loads((self.path / "edge_config.json").read_text())
+        # Generations never change after publishing, so they need no write-ahead log; without
+        # one, edge lets several processes open the same shard.
+        config["wal_enabled"] = False
+        (tmp / "edge_config.json").write_text(json.dumps(config))
+        os.replace(tmp, dest)
+        return points
+
+
+class EdgeReader(_EdgeBase):
+    """A published generation opened read-only (shared by any number of processes)."""
+
+    @classmethod
+    def open(cls, path: Path) -> "EdgeReader":
+        return cls(qe.EdgeShard.load(str(path)), path)
+
+
+def _config(dim: int) -> qe.EdgeConfig:
+    return qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)})
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive lock between processes; waits (politely) for the current holder."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: another run has held the store for {timeout_s:.0f}s") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

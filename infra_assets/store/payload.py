@@ -1,0 +1,71 @@
+"""The one place that knows the Qdrant payload schema of a chunk point."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Payload fields with a keyword index: every filter and per-source scan goes through them.
+INDEXED_KEYWORDS = ("source", "url")
+# Fields read back when diffing a source against the store (small: no text, no vectors).
+STATE_FIELDS = ["url", "doc_hash", "chunk"]
+SCHEMA_VERSION = 1  # bump when the point layout changes: a new collection is built
+
+
+@dataclass(frozen=True)
+class ChunkPoint:
+    """A chunk to store: its derived ID, its dense vector and its payload."""
+
+    id: str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """What the store already holds for a chunk (enough to diff without re-embedding)."""
+
+    id: str
+    url: str
+    doc_hash: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+def chunk_payload(
+    *, source: str, url: str, title: str, text: str, position: int, chunk_hash: str,
+    doc_hash: str, fetched_at: str, changed_at: str, model: str,
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "url": url,
+        "title": title,
+        "text": text,
+        "chunk": position,
+        "chunk_hash": chunk_hash,
+        "doc_hash": doc_hash,
+        "fetched_at": fetched_at,
+        "changed_at": changed_at,
+        "model": model,
+    }
+
+
+def stored_chunk(point_id: Any, payload: dict[str, Any] | None) -> StoredChunk:
+    payload = payload or {}
+    return StoredChunk(
+        id=str(point_id),
+        url=str(payload.get("url", "")),
+        doc_hash=str(payload.get("doc_hash", "")),
+        position=int(payload.get("chunk", -1)),
+    )
+
+
+def collection_name(model_slug: str) -> str:
+    """One collection per vector space: a new model never mixes with the old one's vectors."""
+    return f"chunks_v{SCHEMA_VERSION}_{model_slug}"

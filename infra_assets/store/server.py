@@ -1,0 +1,127 @@
+"""The Qdrant server (or cluster) store, through qdrant-client, when `QDRANT_URL` is set.
+
+Runs and the serving API both talk to the server, which handles concurrency itself, so no file
+lock and no copied generations are needed. `QDRANT_URL=:memory:` selects qdrant-client's
+in-process mode: it exists so tests can exercise this code path where no server can run, and is
+shared only within one process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterator, Sequence
+
+from qdrant_client import QdrantClient, models
+
+from .payload import INDEXED_KEYWORDS, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+
+DENSE = "dense"
+SCROLL_PAGE = 2048
+UPSERT_BATCH = 256
+
+_clients: dict[tuple[str, str | None], QdrantClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client_for(url: str, api_key: str | None = None) -> QdrantClient:
+    """One client per (URL, key) per process; `:memory:` is the in-process test mode."""
+    key = (url, api_key)
+    with _clients_lock:
+        if key not in _clients:
+            if url == ":memory:":
+                _clients[key] = QdrantClient(location=":memory:")
+            else:
+                _clients[key] = QdrantClient(url=url, api_key=api_key, timeout=30)
+        return _clients[key]
+
+
+def _source_filter(sources: Sequence[str] | None) -> models.Filter | None:
+    if not sources:
+        return None
+    match = models.MatchValue(value=sources[0]) if len(sources) == 1 else models.MatchAny(any=list(sources))
+    return models.Filter(must=[models.FieldCondition(key="source", match=match)])
+
+
+class ServerStore:
+    """One collection on a Qdrant server, with the same methods as the embedded store."""
+
+    def __init__(self, client: QdrantClient, collection: str):
+        self.client = client
+        self.collection = collection
+
+    def ensure(self, dim: int) -> None:
+        if not self.client.collection_exists(self.collection):
+            self.client.create_collection(
+                self.collection,
+                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            )
+            for field in INDEXED_KEYWORDS:
+                self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
+
+    def exists(self) -> bool:
+        return self.client.collection_exists(self.collection)
+
+    def count(self, source: str | None = None) -> int:
+        if not self.exists():
+            return 0
+        return self.client.count(self.collection, count_filter=_source_filter([source] if source else None), exact=True).count
+
+    def search(self, vector: Sequence[float], k: int, sources: Sequence[str] | None = None,
+               min_score: float | None = None, hnsw_ef: int | None = None) -> list[Hit]:
+        response = self.client.query_points(
+            self.collection,
+            query=list(map(float, vector)),
+            using=DENSE,
+            limit=k,
+            query_filter=_source_filter(sources),
+            with_payload=True,
+            score_threshold=min_score,
+            search_params=models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
+        )
+        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection, scroll_filter=_source_filter([source] if source else None),
+                limit=SCROLL_PAGE, offset=offset, with_payload=fields if fields is not None else True,
+                with_vectors=False,
+            )
+            for record in records:
+                yield str(record.id), record.payload or {}
+            if offset is None:
+                return
+
+    def sources(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, payload in self.scan(None, ["source"]):
+            counts[payload.get("source", "")] = counts.get(payload.get("source", ""), 0) + 1
+        return counts
+
+    def existing(self, source: str) -> dict[str, StoredChunk]:
+        return {pid: stored_chunk(pid, payload) for pid, payload in self.scan(source, STATE_FIELDS)}
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start:start + UPSERT_BATCH]
+            self.client.upsert(self.collection, wait=True, points=[
+                models.PointStruct(id=p.id, vector={DENSE: p.vector}, payload=p.payload) for p in batch
+            ])
+
+    def set_payload(self, point_id: str, payload: dict) -> None:
+        self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), UPSERT_BATCH):
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids[start:start + UPSERT_BATCH]), wait=True)
+
+    def delete_source(self, source: str) -> None:
+        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=_source_filter([source])), wait=True)
+
+    def flush(self) -> None:
+        """The server persists on its own."""
+
+    def close(self) -> None:
+        """Clients are shared per process; nothing to release per use."""
