@@ -16,7 +16,7 @@ from .serving.asset import serving_index_asset
 from .store import StoreResource
 
 
-def build_defs(sources_file: SourcesFile | None = None) -> dg.Definitions:
+def build_defs(sources_file: SourcesFile | None = None, loggers: dict | None = None) -> dg.Definitions:
     sources_file = sources_file or load_sources()
     assets: list = [a for s in sources_file.sources for a in source_assets(s, sources_file.embedding)]
     assets.append(serving_index_asset(sources_file))
@@ -32,6 +32,7 @@ def build_defs(sources_file: SourcesFile | None = None) -> dg.Definitions:
         # In-process: fetching is I/O in threads, embedding already uses every core through
         # onnxruntime, and one process loads the model once instead of once per step.
         executor=dg.in_process_executor,
+        loggers=loggers,
     )
 
 

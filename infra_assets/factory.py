@@ -34,7 +34,7 @@ def freshness_policy(source: Source) -> dg.FreshnessPolicy:
 
 
 class _Progress:
-    """Progress lines for long steps: every 10% or 5 s, in the run's log and on the console."""
+    """Progress lines for long steps: every 20% or 10 s, in the run's log and on the console."""
 
     def __init__(self, context: dg.AssetExecutionContext, label: str):
         self.context, self.label = context, label
@@ -43,7 +43,7 @@ class _Progress:
     def __call__(self, done: int, total: int, *_: object) -> None:
         pct = int(100 * done / total) if total else 100
         now = time.monotonic()
-        if done == total or pct >= self.last_pct + 10 or now - self.last_time > 5:
+        if done == total or pct >= self.last_pct + 20 or now - self.last_time > 10:
             self.last_time, self.last_pct = now, pct
             self.context.log.info(f"{self.label}: {done}/{total} ({pct}%)")
 
@@ -75,7 +75,7 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
         attempted = datetime.now(timezone.utc)
         client = http.client()
         try:
-            collected = collect(source, client, read_table(raw_key), _Progress(context, f"{name}: fetched"))
+            collected = collect(source, client, read_table(raw_key), _Progress(context, "fetched"))
         except SourceUnavailable as exc:
             update_record(data_dir, name, last_attempt_at=attempted, last_error=str(exc))
             raise dg.Failure(description=str(exc), metadata={"url": source.url}) from None
@@ -155,7 +155,7 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
                 source, clean_df, writer, chunker_for(embedding.model, model.max_tokens), embedder.get,
                 model.name,
                 before_write=(lambda: bump_store_version(loc.qdrant_dir, collection)) if loc.mode == "embedded" else None,
-                progress=_Progress(context, f"{name}: embedded chunks"),
+                progress=_Progress(context, "embedded chunks"),
             )
             points = writer.count(name)
         seconds = time.monotonic() - started

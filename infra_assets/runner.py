@@ -32,12 +32,10 @@ class _ConsoleProgress(logging.Handler):
         meta = getattr(record, "dagster_meta", None) or {}
         message = meta.get("orig_message") or record.getMessage()
         event = meta.get("dagster_event")
-        step = meta.get("step_key") or ""
+        step = (meta.get("step_key") or "").replace("__", "/", 1)  # raw__docs → raw/docs
         if event is not None:
             if event.event_type_value == "STEP_FAILURE":
                 click.echo(f"  ✗ {step} failed: {_failure_text(event)}", err=True)
-            elif event.event_type_value == "STEP_SUCCESS":
-                click.echo(f"  ✓ {step}", err=True)
             return
         if record.levelno >= logging.INFO:
             click.echo(f"  {step}: {message}" if step else f"  {message}", err=True)
@@ -52,28 +50,33 @@ def _failure_text(event) -> str:
         return str(event.message or "")
 
 
+@dg.logger(description="Compact progress lines for `infra-assets refresh`.")
+def _cli_console(_init_context) -> logging.Logger:
+    logger = logging.getLogger("infra_assets.refresh")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(_ConsoleProgress())
+    return logger
+
+
 def refresh(sources_file: SourcesFile, names: list[str], quiet: bool = False) -> bool:
     """Materialize sources and the serving index in-process, recorded in the Dagster instance."""
     from .definitions import build_defs
 
     started = time.monotonic()
-    defs = build_defs(sources_file)
+    defs = build_defs(sources_file, loggers=None if quiet else {"console": _cli_console})
     keys = [dg.AssetKey([stage, n]) for n in names for stage in STAGES] + [dg.AssetKey(["serving", "index"])]
     job = defs.resolve_implicit_global_asset_job_def()
-    handler = _ConsoleProgress()
-    dagster_logger = logging.getLogger("dagster")
     if not quiet:
         click.echo(f"refreshing {len(names)} source(s): {', '.join(names)}", err=True)
-        dagster_logger.addHandler(handler)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            result = job.execute_in_process(
-                instance=instance, asset_selection=keys, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                tags={"infra_assets/trigger": "cli-refresh"},
-            )
-    finally:
-        dagster_logger.removeHandler(handler)
+    # A logger is used only when the run config names it.
+    run_config = {"loggers": {"console": {}}} if not quiet else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=keys, raise_on_error=False, run_config=run_config,
+            tags={"infra_assets/trigger": "cli-refresh"},
+        )
     _print_summary(result)
     elapsed = time.monotonic() - started
     if result.success:
@@ -174,13 +177,22 @@ def run_up(host: str, ui_port: int, api_port: int, demo: bool) -> int:
 
 
 def _stop_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    """Stop `dagster dev` and everything it started.
+
+    SIGINT to its process group is what a terminal's Ctrl-C would send: measured here, it stops
+    the webserver, daemon and code servers in ~2 s, while SIGTERM left two code servers behind.
+    """
+    for sig, wait_s in ((signal.SIGINT, timeout_s), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            break
+    try:  # leftovers of the group (a run worker mid-step) must not outlive `up`
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     except ProcessLookupError:
         pass

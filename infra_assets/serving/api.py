@@ -91,7 +91,10 @@ def create_app(searcher: Searcher | None = None, *, data_dir: Path | None = None
             searcher.embedder(gen.manifest).embed_query("warm up")
         except NoIndex:
             log.warning("no index published yet; /search answers 503 until `infra-assets refresh` runs")
+        stop = threading.Event()
+        searcher.watch(stop)
         yield
+        stop.set()
         searcher.close()
 
     app = FastAPI(title="infra-assets", version="0.1.0", lifespan=lifespan,

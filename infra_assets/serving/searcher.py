@@ -35,7 +35,7 @@ class BadQuery(ValueError):
 class Generation:
     manifest: dict
     store: Any  # EdgeReader | ServerStore
-    docs: dict[str, tuple[str, str, str]]  # url → (title, fetched_at, changed_at)
+    docs: dict[tuple[str, str], tuple[str, str, str]]  # (source, url) → (title, fetched_at, changed_at)
     refs: int = 0
     retired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,12 +80,12 @@ def open_generation(root: Path, manifest: dict, api_key: str | None = None) -> G
         store = ServerStore(client_for(manifest["url"], api_key), manifest["collection"])
     else:
         store = EdgeReader.open(paths.shards / manifest["shard"])
-    docs: dict[str, tuple[str, str, str]] = {}
+    docs: dict[tuple[str, str], tuple[str, str, str]] = {}
     docs_path = gen_dir / "docs.parquet"
     if docs_path.exists():
         df = pl.read_parquet(docs_path)
-        for url, title, fetched, changed in df.select("url", "title", "fetched_at", "changed_at").iter_rows():
-            docs[url] = (title, _iso(fetched), _iso(changed))
+        for source, url, title, fetched, changed in df.select("source", "url", "title", "fetched_at", "changed_at").iter_rows():
+            docs[(source, url)] = (title, _iso(fetched), _iso(changed))
     return Generation(manifest, store, docs)
 
 
@@ -102,13 +102,29 @@ class Searcher:
         self._checked = 0.0
         self._current_mtime: float | None = None
         self._swap_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+
+    def watch(self, stop: threading.Event, interval_s: float = RELOAD_CHECK_S) -> None:
+        """Follow new generations from a background thread, so swaps (opening the new shard,
+        loading the model) never happen on a request's time."""
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    if self.reload() and self._gen is not None:
+                        self.embedder(self._gen.manifest)
+                except Exception:  # a half-deleted or unreadable generation: keep the current one
+                    continue
+
+        self._watcher = threading.Thread(target=loop, name="generation-watcher", daemon=True)
+        self._watcher.start()
 
     # -- generations -------------------------------------------------------------------------
 
     def generation(self) -> Generation:
         """The current generation, reloading if `CURRENT` changed (checked at most every 0.5 s)."""
         now = time.monotonic()
-        if self._gen is None or now - self._checked > RELOAD_CHECK_S:
+        if self._gen is None or (self._watcher is None and now - self._checked > RELOAD_CHECK_S):
             self._checked = now
             self.reload()
         if self._gen is None:
@@ -176,7 +192,8 @@ class Searcher:
         results = []
         for hit in hits:
             p = hit.payload
-            title, fetched_at, changed_at = gen.docs.get(p.get("url"), (p.get("title"), p.get("fetched_at"), p.get("changed_at")))
+            title, fetched_at, changed_at = gen.docs.get(
+                (p.get("source"), p.get("url")), (p.get("title"), p.get("fetched_at"), p.get("changed_at")))
             results.append({
                 "id": hit.id, "score": round(hit.score, 6), "url": p.get("url"), "title": title,
                 "text": p.get("text"), "source": p.get("source"), "chunk": p.get("chunk"),
