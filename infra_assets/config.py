@@ -110,7 +110,7 @@ class Source:
 @dataclass(frozen=True)
 class EmbeddingConfig:
     model: str = "default"
-    batch_size: int = 16
+    batch_size: int = 1  # see embedding.DEFAULT_BATCH_SIZE for the measurement
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
     model = embedding_raw.get("model", "default")
     if not isinstance(model, str) or not model.strip():
         raise fail("embedding", "field 'model': expected 'default' or a fastembed model name")
-    batch_size = embedding_raw.get("batch_size", 16)
+    batch_size = embedding_raw.get("batch_size", EmbeddingConfig.batch_size)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= 256:
         raise fail("embedding", "field 'batch_size': expected an integer 1..256")
     embedding = EmbeddingConfig(model=model.strip(), batch_size=batch_size)

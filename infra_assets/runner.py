@@ -18,10 +18,10 @@ from .config import SourcesFile, settings
 
 STAGES = ("raw", "clean", "embeddings")
 SUMMARY_KEYS = {
-    "raw": ("documents", "fetched", "not_modified", "gone", "fetch_errors"),
-    "clean": ("documents", "extracted", "unchanged", "kept_after_failure"),
-    "embeddings": ("chunks_embedded", "chunks_unchanged", "chunks_deleted", "points"),
-    "serving": ("index_version", "points", "documents"),
+    "raw": ("documents", "fetched", "not_modified", "gone", "fetch_errors", "seconds"),
+    "clean": ("documents", "extracted", "unchanged", "kept_after_failure", "seconds"),
+    "embeddings": ("chunks_embedded", "chunks_unchanged", "chunks_deleted", "points", "embed_seconds", "seconds"),
+    "serving": ("index_version", "points", "documents", "seconds"),
 }
 
 

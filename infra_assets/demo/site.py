@@ -59,6 +59,16 @@ def etag_for(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (a fetch deadline, a closed pool) are normal here, not errors."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class SiteServer:
     """A threaded HTTP server serving in-memory pages, with switches for every failure we handle."""
 
@@ -84,7 +94,7 @@ class SiteServer:
         if self._httpd is not None:
             return self
         handler = type("Handler", (SiteHandler,), {"site": self})
-        self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+        self._httpd = _QuietServer((self._host, self._port), handler)
         self._httpd.daemon_threads = True
         self._stopping.clear()
         # A short poll interval makes stop() quick; tests start and stop many servers.

@@ -22,8 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from ..embedding import ModelInfo
-from ..store import EdgeStore, ServerStore, StoreLocation, client_for, collection_name
-from ..store import read_store_version
+from ..store import EdgeStore, StoreLocation, collection_name, read_store_version
 
 KEEP_GENERATIONS = 3
 GRACE_S = 300  # readers may still be finishing queries on a just-replaced generation
@@ -80,6 +79,8 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
     }
     counts: dict[str, int] = {}
     if location.mode == "server":
+        from ..store.server import ServerStore, client_for
+
         store = ServerStore(client_for(location.url, location.api_key), collection)
         store.ensure(model.dim)
         manifest["url"] = location.url

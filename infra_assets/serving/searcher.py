@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import polars as pl
 
 from ..embedding import Embedder, get_embedder
-from ..store import EdgeReader, ServerStore, client_for
+from ..store import EdgeReader
 from .publish import ServingPaths, read_current
 
 MAX_QUERY_CHARS = 2000
@@ -77,6 +77,8 @@ def open_generation(root: Path, manifest: dict, api_key: str | None = None) -> G
     paths = ServingPaths(root)
     gen_dir = paths.generations / manifest["version"]
     if manifest["mode"] == "server":
+        from ..store.server import ServerStore, client_for
+
         store = ServerStore(client_for(manifest["url"], api_key), manifest["collection"])
     else:
         store = EdgeReader.open(paths.shards / manifest["shard"])

@@ -8,7 +8,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Union
+from typing import TYPE_CHECKING, Iterator, Union
 
 import dagster as dg
 
@@ -16,9 +16,20 @@ from ..config import settings
 from ..embedding import ModelInfo
 from .edge import EdgeReader, EdgeStore
 from .payload import ChunkPoint, Hit, StoredChunk, chunk_payload, collection_name
-from .server import ServerStore, client_for
 
-Store = Union[EdgeStore, ServerStore]
+if TYPE_CHECKING:
+    from .server import ServerStore
+
+Store = Union[EdgeStore, "ServerStore"]
+
+
+def __getattr__(name: str):
+    # qdrant-client takes ~1 s to import; only server mode pays for it.
+    if name in ("ServerStore", "client_for"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(name)
 
 __all__ = [
     "ChunkPoint", "EdgeReader", "EdgeStore", "Hit", "ServerStore", "Store", "StoreResource",
@@ -59,6 +70,8 @@ class StoreResource(dg.ConfigurableResource):
         loc = self.location()
         collection = collection_name(model.slug)
         if loc.mode == "server":
+            from .server import ServerStore, client_for
+
             store = ServerStore(client_for(loc.url, loc.api_key), collection)
             store.ensure(model.dim)
             yield store
