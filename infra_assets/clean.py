@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import polars as pl
 
 from .extract import extract_html, html_fragment_to_text
+from .fetch.blobs import BlobStore
 
 CLEAN_SCHEMA = {
     "url": pl.String,
@@ -81,7 +82,7 @@ def extract_many(jobs: list[tuple[bytes, str, str, str | None]]) -> list[tuple[s
         return list(pool.map(_safe_extract, jobs, chunksize=8))
 
 
-def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None) -> Cleaned:
+def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, blobs: BlobStore) -> Cleaned:
     """Build the new clean table of a source from its raw table and its previous clean table."""
     prev = {r["url"]: r for r in previous.iter_rows(named=True)} if previous is not None else {}
     out = Cleaned(table=pl.DataFrame(schema=CLEAN_SCHEMA))
@@ -97,13 +98,15 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None) -
             out.gone += 1
             continue
         reason = (row["error"] or row["outcome"]) if failed else None
-        if row["body"] is None:
+        reusable = old is not None and row["body_hash"] is not None and old["body_hash"] == row["body_hash"]
+        body = None if reusable or row["body_hash"] is None else blobs.get(row["body_hash"])
+        if not reusable and body is None:
             out.problems.append((url, reason or "no body"))
             if old is not None:
                 plan.append((row, old, _kept(old, reason or "no body")))
                 out.kept += 1
             continue
-        if old is not None and old["body_hash"] == row["body_hash"]:
+        if reusable:
             # Same bytes as last time: no need to extract again.
             reused = dict(old)
             reused["fetched_at"] = row["verified_at"] or old["fetched_at"]
@@ -112,7 +115,7 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None) -
             out.reused += 1
             continue
         plan.append((row, old, None))
-        jobs.append((row["body"], row["body_kind"], row["final_url"] or url, row["content_type"]))
+        jobs.append((body, row["body_kind"], row["final_url"] or url, row["content_type"]))
 
     # Pass 2: extract what is new, on every core when it is worth it.
     extracted = iter(extract_many(jobs))

@@ -16,6 +16,7 @@ from .chunking import chunker_for
 from .clean import clean_table
 from .config import EmbeddingConfig, Source, settings
 from .embedding import EmbedderResource, model_info
+from .fetch.blobs import BlobStore
 from .fetch.collect import SourceUnavailable, collect
 from .fetch.http import HttpResource
 from .indexing import sync_source
@@ -75,7 +76,8 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
         attempted = datetime.now(timezone.utc)
         client = http.client()
         try:
-            collected = collect(source, client, read_table(raw_key), _Progress(context, "fetched"))
+            collected = collect(source, client, read_table(raw_key), BlobStore.for_source(name),
+                                _Progress(context, "fetched"))
         except SourceUnavailable as exc:
             update_record(data_dir, name, last_attempt_at=attempted, last_error=str(exc))
             raise dg.Failure(description=str(exc), metadata={"url": source.url}) from None
@@ -112,7 +114,7 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
     )
     def clean(context: dg.AssetExecutionContext, raw: pl.DataFrame):
         started = time.monotonic()
-        cleaned = clean_table(name, raw, read_table(clean_key))
+        cleaned = clean_table(name, raw, read_table(clean_key), BlobStore.for_source(name))
         table = cleaned.table
         if table.height:
             last_changed = table["changed_at"].max()

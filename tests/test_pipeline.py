@@ -71,6 +71,11 @@ def test_sitemap_chain_end_to_end(project, article_site):
     assert all(r.if_none_match for r in site.requests if r.path.startswith("/a/"))
     emb2 = metadata(second, ["embeddings", "news"])
     assert emb2["chunks_embedded"] == 0 and emb2["chunks_deleted"] == 0 and emb2["points"] == emb["points"]
+    # raw/NAME points at bodies (stored once by hash), it does not carry them.
+    raw_table = project.table("raw", "news")
+    assert "body" not in raw_table.columns
+    blobs = list((project.data_dir / "blobs" / "news").glob("*/*.z"))
+    assert len(blobs) == raw_table["body_hash"].drop_nulls().n_unique()
 
     # 3. One page changed: only its chunks are re-embedded.
     before = project.points("news")

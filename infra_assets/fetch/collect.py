@@ -2,13 +2,13 @@
 
 Every row is a URL the source lists. Listing rows (`role="listing"`: the sitemap files, the feed,
 the JSON document) keep the source's index; document rows keep each page or record. Validators
-(ETag, Last-Modified) and bodies are carried from the previous table, so a 304 costs no body and
-a failed fetch keeps the last good copy (marked `outcome="error"`) instead of losing it.
+(ETag, Last-Modified) and body pointers are carried from the previous table, so a 304 costs no
+body and a failed fetch keeps the last good copy (marked `outcome="error"`) instead of losing it.
+Bodies live in the source's `BlobStore`; the table holds their `body_hash`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +17,7 @@ from typing import Callable
 import polars as pl
 
 from ..config import Source
+from .blobs import BlobStore, body_hash
 from .crawl import fetch_many
 from .feed import FeedError, parse_feed
 from .http import FetchResult, HttpClient
@@ -33,8 +34,7 @@ RAW_SCHEMA = {
     "last_modified": pl.String,
     "content_type": pl.String,
     "body_kind": pl.String,  # html | fragment | text
-    "body": pl.Binary,
-    "body_hash": pl.String,
+    "body_hash": pl.String,  # the body, in the source's BlobStore
     "title_hint": pl.String,
     "fetched_at": pl.Datetime("us", "UTC"),  # this check
     "verified_at": pl.Datetime("us", "UTC"),  # last check that reached the live content
@@ -61,10 +61,6 @@ class Collected:
     seconds: float = 0.0
 
 
-def body_hash(body: bytes | None) -> str | None:
-    return hashlib.sha256(body).hexdigest()[:32] if body is not None else None
-
-
 def empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_SCHEMA)
 
@@ -74,9 +70,10 @@ def _now() -> datetime:
 
 
 class _Previous:
-    """Rows of the previous raw table by (role, url)."""
+    """Rows of the previous raw table by (role, url), and the bodies they point to."""
 
-    def __init__(self, df: pl.DataFrame | None):
+    def __init__(self, df: pl.DataFrame | None, blobs: BlobStore):
+        self.blobs = blobs
         self.rows: dict[tuple[str, str], dict] = {}
         if df is not None and df.height:
             for row in df.iter_rows(named=True):
@@ -85,7 +82,10 @@ class _Previous:
     def validators(self, role: str) -> dict[str, tuple[str | None, str | None]]:
         # Only a row whose body we still hold may be revalidated: a 304 must have a body behind it.
         return {url: (r["etag"], r["last_modified"]) for (rl, url), r in self.rows.items()
-                if rl == role and r["body"] is not None}
+                if rl == role and self.blobs.has(r["body_hash"])}
+
+    def body(self, row: dict | None) -> bytes | None:
+        return self.blobs.get(row["body_hash"]) if row is not None else None
 
     def get(self, role: str, url: str) -> dict | None:
         return self.rows.get((role, url))
@@ -98,19 +98,20 @@ def _row(role: str, result: FetchResult, prev: dict | None, now: datetime, *,
         "url": result.url, "role": role, "outcome": result.outcome, "status": result.status,
         "final_url": result.final_url, "etag": result.etag, "last_modified": result.last_modified,
         "content_type": result.content_type, "body_kind": body_kind, "body": result.body,
-        "body_hash": body_hash(result.body), "title_hint": title_hint, "fetched_at": now,
+        "body_hash": body_hash(result.body) if result.body is not None else None,
+        "title_hint": title_hint, "fetched_at": now,
         "verified_at": now if result.outcome in OK_OUTCOMES else None, "error": result.error,
         "nbytes": result.nbytes,
     }
     if result.outcome == "not_modified" and prev is not None:
-        for key in ("body", "body_hash", "content_type", "body_kind", "final_url"):
+        for key in ("body_hash", "content_type", "body_kind", "final_url"):
             row[key] = prev[key]
         row["etag"] = result.etag or prev["etag"]
         row["last_modified"] = result.last_modified or prev["last_modified"]
         row["title_hint"] = title_hint or prev["title_hint"]
     elif result.outcome in ("error", "disallowed", "off_host") and prev is not None:
         # Keep the last good copy: a failed fetch must never lose what we had.
-        for key in ("body", "body_hash", "content_type", "body_kind", "final_url", "etag",
+        for key in ("body_hash", "content_type", "body_kind", "final_url", "etag",
                     "last_modified", "title_hint", "verified_at"):
             row[key] = prev[key]
     return row
@@ -130,11 +131,11 @@ def _document_row(role: str, url: str, body: bytes, body_kind: str, title: str |
     }
 
 
-def collect(source: Source, client: HttpClient, previous: pl.DataFrame | None,
+def collect(source: Source, client: HttpClient, previous: pl.DataFrame | None, blobs: BlobStore,
             progress: Progress | None = None) -> Collected:
     """Fetch a source (conditionally where we can) and build its new raw table."""
     started = time.monotonic()
-    prev = _Previous(previous)
+    prev = _Previous(previous, blobs)
     now = _now()
     if source.kind == "page":
         collected = _collect_pages(source, client, prev, now, list(source.urls), progress)
@@ -146,6 +147,11 @@ def collect(source: Source, client: HttpClient, previous: pl.DataFrame | None,
         collected = _collect_json(source, client, prev, now)
     else:  # config validation makes this unreachable
         raise ValueError(f"unknown kind {source.kind!r}")
+    # Bodies neither the committed table nor the new one points to are leftovers (an older
+    # version, or a run that crashed before its table was written).
+    referenced = {r["body_hash"] for r in prev.rows.values() if r["body_hash"]}
+    referenced |= set(collected.table["body_hash"].drop_nulls().to_list())
+    blobs.keep_only(referenced)
     collected.seconds = time.monotonic() - started
     docs = collected.table.filter(pl.col("role") == "document")
     stats = {outcome: 0 for outcome in ("fetched", "not_modified", "gone", "error", "disallowed", "off_host")}
@@ -155,7 +161,12 @@ def collect(source: Source, client: HttpClient, previous: pl.DataFrame | None,
     return collected
 
 
-def _frame(rows: list[dict]) -> pl.DataFrame:
+def _frame(rows: list[dict], blobs: BlobStore) -> pl.DataFrame:
+    """The raw table; new bodies go to the blob store, the table keeps their hashes."""
+    for row in rows:
+        body = row.pop("body", None)
+        if body is not None:
+            blobs.put(body)
     return pl.DataFrame(rows, schema=RAW_SCHEMA) if rows else empty_raw()
 
 
@@ -177,7 +188,7 @@ def _collect_pages(source: Source, client: HttpClient, prev: _Previous, now: dat
     if rows and all(r["outcome"] not in OK_OUTCOMES + ("gone",) for r in rows):
         reasons = sorted({r["error"] or r["outcome"] for r in rows})
         raise SourceUnavailable(f"{source.name}: every page failed ({'; '.join(reasons[:3])})")
-    return Collected(_frame(rows), listed=len(rows))
+    return Collected(_frame(rows, prev.blobs), listed=len(rows))
 
 
 def _listing(source: Source, client: HttpClient, prev: _Previous, now: datetime) -> tuple[dict, bytes]:
@@ -186,10 +197,12 @@ def _listing(source: Source, client: HttpClient, prev: _Previous, now: datetime)
     validators = prev.validators("listing").get(url, (None, None))
     result = client.fetch(url, allowed_hosts=source.hosts, etag=validators[0], last_modified=validators[1],
                           timeout_s=source.timeout_s, max_bytes=source.max_bytes)
-    row = _row("listing", result, prev.get("listing", url), now, body_kind="text")
-    if result.outcome not in OK_OUTCOMES or row["body"] is None:
+    old = prev.get("listing", url)
+    row = _row("listing", result, old, now, body_kind="text")
+    body = row["body"] if row["body"] is not None else prev.body(old)
+    if result.outcome not in OK_OUTCOMES or body is None:
         raise SourceUnavailable(f"{source.name}: {url} → {result.error or result.outcome} (status {result.status})")
-    return row, row["body"]
+    return row, body
 
 
 def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: datetime,
@@ -205,11 +218,11 @@ def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: d
         # Keep their last good copies so nothing downstream mistakes them for deletions.
         listed = set(urls)
         for (role, url), old in prev.rows.items():
-            if role == "document" and url not in listed and old["body"] is not None:
+            if role == "document" and url not in listed and prev.blobs.has(old["body_hash"]):
                 kept = dict(old)
                 kept.update(outcome="error", fetched_at=now, error="its sitemap could not be read this time")
                 rows.append(kept)
-    collected = Collected(_frame(listing_rows + rows), listed=len(urls), errors=list(listing.errors),
+    collected = Collected(_frame(listing_rows + rows, prev.blobs), listed=len(urls), errors=list(listing.errors),
                           complete=listing.complete)
     collected.dropped = dict(listing.dropped)
     return collected
@@ -219,9 +232,10 @@ def _previous_listing(prev: _Previous) -> SitemapListing:
     """The sitemap files we hold from last time, parsed, so a 304 on one still yields its URLs."""
     files = {}
     for (role, url), row in prev.rows.items():
-        if role == "listing" and row["body"] is not None:
+        body = prev.body(row) if role == "listing" else None
+        if body is not None:
             try:
-                files[url] = parse_sitemap(row["body"])
+                files[url] = parse_sitemap(body)
             except SitemapError:
                 continue
     return SitemapListing(files=files)
@@ -249,7 +263,7 @@ def _collect_feed(source: Source, client: HttpClient, prev: _Previous, now: date
             body = (entry.content_html or "").encode("utf-8")
             rows.append(_document_row("document", entry.url, body, "fragment", entry.title, now,
                                       prev.get("document", entry.url)))
-    return Collected(_frame([listing_row] + rows), listed=len(rows))
+    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows))
 
 
 def _collect_json(source: Source, client: HttpClient, prev: _Previous, now: datetime) -> Collected:
@@ -267,5 +281,5 @@ def _collect_json(source: Source, client: HttpClient, prev: _Previous, now: date
         seen.add(record.url)
         rows.append(_document_row("document", record.url, record.text.encode("utf-8"), "text",
                                   record.title, now, prev.get("document", record.url)))
-    return Collected(_frame([listing_row] + rows), listed=len(rows), errors=errors)
+    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows), errors=errors)
 
