@@ -93,23 +93,28 @@ class Chunker:
         chunks: list[Chunk] = []
         current: list[str] = []
         used = 0
+
+        def close() -> None:
+            nonlocal current, used
+            # Units split at whitespace, so their token counts add up exactly (the property tests
+            # check this against a full re-encoding); no second pass over the text is needed.
+            chunks.append(self._make(len(chunks), header, current, SPECIAL_TOKENS + header_tokens + used))
+            current, used = [], 0
+
         for unit, n, anchor in units:
             if current and used + n > budget:
-                chunks.append(self._make(len(chunks), header, current))
-                current, used = [], 0
+                close()
             current.append(unit)
             used += n
             if anchor and used * 2 >= budget:
-                chunks.append(self._make(len(chunks), header, current))
-                current, used = [], 0
+                close()
         if current:
-            chunks.append(self._make(len(chunks), header, current))
+            close()
         return chunks
 
-    def _make(self, position: int, header: str, parts: list[str]) -> Chunk:
+    def _make(self, position: int, header: str, parts: list[str], n_tokens: int) -> Chunk:
         body = "\n".join(parts)
         embed_text = f"{header}\n{body}" if header else body
-        n_tokens = len(self.tokenizer.encode(embed_text).ids)
         return Chunk(position, body, embed_text, n_tokens, text_hash(embed_text))
 
     def _units(self, text: str, budget: int) -> list[tuple[str, int, bool]]:
