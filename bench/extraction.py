@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Same override as the tests: INFRA_ASSETS_CORPORA names the folder holding all corpora.
-DEFAULT_CORPUS = Path(os.environ.get("INFRA_ASSETS_CORPORA", ROOT / ".." / "shared" / "corpora")) \
-    / "article-extraction-benchmark"
 sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout, installed or not
+from infra_assets.extract_eval import corpora_dir  # noqa: E402
+
+DEFAULT_CORPUS = corpora_dir() / "article-extraction-benchmark"
 
 from infra_assets.extract import extract_html  # noqa: E402
 from infra_assets.extract_eval import (  # noqa: E402

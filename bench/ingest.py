@@ -37,7 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CORPUS = Path(os.environ.get("INFRA_ASSETS_CORPORA", ROOT / ".." / "shared" / "corpora")) / "article-extraction-benchmark"
+from infra_assets.extract_eval import corpora_dir  # noqa: E402
+
+CORPUS = corpora_dir() / "article-extraction-benchmark"
 
 from infra_assets.demo.site import SiteServer  # noqa: E402
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -29,6 +30,18 @@ from statistics import fmean
 from typing import Literal
 
 SHINGLE_SIZE = 4
+
+
+def corpora_dir() -> Path:
+    """Where the shared test corpora are: INFRA_ASSETS_CORPORA, else the nearest `shared/corpora`
+    beside the project or one of its parent folders (they are read in place, never copied)."""
+    if os.environ.get("INFRA_ASSETS_CORPORA"):
+        return Path(os.environ["INFRA_ASSETS_CORPORA"]).resolve()
+    root = Path(__file__).resolve().parents[1]
+    for folder in root.parents:
+        if (folder / "shared" / "corpora").is_dir():
+            return folder / "shared" / "corpora"
+    return root.parent / "shared" / "corpora"
 Tokens = Literal["word", "whitespace"]
 _WORD = re.compile(r"\w+")
 

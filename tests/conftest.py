@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import pytest
 import yaml
 
 from infra_assets.config import SourcesFile, load_sources
+from infra_assets.extract_eval import corpora_dir
 from infra_assets.demo.site import SiteServer
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = Path(os.environ.get("INFRA_ASSETS_CORPORA", ROOT.parent / "shared" / "corpora")).resolve()
+CORPORA = corpora_dir()
 ARTICLES = CORPORA / "article-extraction-benchmark"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import os
 import random
 import statistics
 import time
@@ -13,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from infra_assets.extract import Extracted, decode_html, extract_html, html_fragment_to_text
-from infra_assets.extract_eval import load_gold, load_outputs, load_urls, read_page, score
+from infra_assets.extract_eval import corpora_dir, load_gold, load_outputs, load_urls, read_page, score
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = Path(os.environ.get("INFRA_ASSETS_CORPORA", ROOT.parent / "shared" / "corpora"))
+CORPORA = corpora_dir()
 CORPUS = CORPORA / "article-extraction-benchmark"
 
 FRENCH = (

@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import socket
 import time
 from datetime import timezone
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -30,12 +28,10 @@ from infra_assets.fetch import (
     read_feed,
 )
 
+from infra_assets.extract_eval import corpora_dir  # noqa: E402
+
 UA = "infra-assets-test/0.1"
-CORPORA = Path(
-    os.environ.get(
-        "INFRA_ASSETS_CORPORA", Path(__file__).resolve().parents[2] / "shared" / "corpora"
-    )
-)
+CORPORA = corpora_dir()
 FEEDS_SITEMAPS = CORPORA / "feeds-sitemaps"
 URLSET = (
     '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{}</urlset>'
