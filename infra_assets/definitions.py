@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .automation import automation_sensor, backstop_schedule, change_sensor
 from .config import SourcesFile, load_sources
 from .embedding import EmbedderResource
 from .factory import source_assets
@@ -22,6 +23,8 @@ def build_defs(sources_file: SourcesFile | None = None, loggers: dict | None = N
     assets.append(serving_index_asset(sources_file))
     return dg.Definitions(
         assets=assets,
+        sensors=[*(change_sensor(s) for s in sources_file.sources), automation_sensor()],
+        schedules=[backstop_schedule(s) for s in sources_file.sources],
         resources={
             "http": HttpResource(user_agent=sources_file.user_agent),
             "store": StoreResource(),

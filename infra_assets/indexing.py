@@ -39,6 +39,7 @@ class SyncResult:
     payload_updated: int = 0
     indexed_documents_before: int = 0
     deletions_blocked: bool = False
+    kept_points: int = 0  # points of documents the guard kept although their listing dropped them
     guard_reason: str | None = None
     embed_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -118,6 +119,7 @@ def sync_source(
         if reason:
             result.deletions_blocked = True
             result.guard_reason = f"kept {len(gone_urls)} documents: {reason}"
+            result.kept_points = sum(len(stored_by_url[url]) for url in gone_urls)
         else:
             result.documents_deleted = len(gone_urls)
             for url in gone_urls:

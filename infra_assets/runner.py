@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import urllib.request
 import click
 import dagster as dg
 
+from .automation import source_tag
 from .config import SourcesFile, settings
 
 STAGES = ("raw", "clean", "embeddings")
@@ -68,14 +70,17 @@ def refresh(sources_file: SourcesFile, names: list[str], quiet: bool = False) ->
     defs = build_defs(sources_file, loggers=None if quiet else {"console": _cli_console})
     keys = [dg.AssetKey([stage, n]) for n in names for stage in STAGES] + [dg.AssetKey(["serving", "index"])]
     job = defs.resolve_implicit_global_asset_job_def()
+    tags = {"infra_assets/trigger": "cli-refresh", "infra_assets/pid": str(os.getpid()),
+            "infra_assets/host": socket.gethostname(), **{source_tag(n): "1" for n in names}}
     if not quiet:
         click.echo(f"refreshing {len(names)} source(s): {', '.join(names)}", err=True)
     # A logger is used only when the run config names it.
     run_config = {"loggers": {"console": {}}} if not quiet else {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.get() as instance:
+        _fail_dead_refreshes(instance)
         result = job.execute_in_process(
             instance=instance, asset_selection=keys, raise_on_error=False, run_config=run_config,
-            tags={"infra_assets/trigger": "cli-refresh"},
+            tags=tags,
         )
     _print_summary(result)
     elapsed = time.monotonic() - started
@@ -84,6 +89,28 @@ def refresh(sources_file: SourcesFile, names: list[str], quiet: bool = False) ->
     else:
         click.echo(f"refresh FAILED after {elapsed:.1f}s (run {result.run_id[:8]}; see the Dagster UI)", err=True)
     return result.success
+
+
+def _fail_dead_refreshes(instance: dg.DagsterInstance) -> None:
+    """A refresh killed outright (SIGKILL, power loss) leaves its run "started" forever, holding
+    its pool slots and making sensors wait for it. Mark such runs failed: their process is gone."""
+    records = instance.get_run_records(dg.RunsFilter(
+        tags={"infra_assets/trigger": "cli-refresh", "infra_assets/host": socket.gethostname()},
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]))
+    for record in records:
+        pid = int(record.dagster_run.tags.get("infra_assets/pid", "0") or 0)
+        if pid and not _alive(pid):
+            instance.report_run_failed(record.dagster_run, f"the refresh process (pid {pid}) is gone")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _print_summary(result) -> None:
@@ -110,32 +137,54 @@ def _wait_http(url: str, timeout_s: float, stop: threading.Event) -> bool:
     return False
 
 
-def _kick_off_first_refresh(host: str, ui_port: int, stop: threading.Event) -> None:
-    """Launch one run of every asset through the daemon, so the first index appears on its own."""
-    if not _wait_http(f"http://{host}:{ui_port}/server_info", 300, stop):
-        return
+def _watch_sources(host: str, ui_port: int, stop: threading.Event) -> None:
+    """Reload the code location when the sources file changes, so an added source appears in the
+    UI (its sensor then indexes it) and a removed one leaves; a file with an error is reported
+    and the previous definitions keep running."""
     from dagster_graphql import DagsterGraphQLClient
 
+    from .config import SourcesConfigError, load_sources
+
+    path = settings().sources_path
     client = DagsterGraphQLClient(host, port_number=ui_port)
-    for _ in range(60):
-        if stop.is_set():
-            return
+
+    def mtime() -> int | None:
         try:
-            run_id = client.submit_job_execution(
-                "__ASSET_JOB", repository_location_name="infra_assets", repository_name="__repository__",
-                tags={"infra_assets/trigger": "up"},
-            )
-            click.echo(f"up: launched the first refresh (run {run_id[:8]}); watch it at http://{host}:{ui_port}/runs")
-            return
-        except Exception:  # the code location may still be loading
-            time.sleep(2)
-    click.echo("up: could not launch the first refresh; run `infra-assets refresh`", err=True)
+            return path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    seen = mtime()
+    while not stop.wait(2):
+        now = mtime()
+        if now == seen:
+            continue
+        seen = now
+        try:
+            sources = load_sources(path)
+        except SourcesConfigError as exc:
+            click.echo(f"up: {exc}\nup: keeping the previous sources until the file is fixed", err=True)
+            continue
+        try:
+            client.reload_repository_location("infra_assets")
+            click.echo(f"up: {path.name} changed; reloaded ({len(sources.sources)} sources)")
+        except Exception as exc:  # the webserver may be restarting; the next change retries
+            click.echo(f"up: could not reload the code location: {exc}", err=True)
 
 
 def run_up(host: str, ui_port: int, api_port: int, demo: bool) -> int:
     from .serving.server import start_in_thread
 
     env = settings()
+    # Ctrl-C from here on stops everything started below, never just this process.
+    stop = threading.Event()
+
+    def _stop(*_):
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
     site = None
     if demo:
         from .demo import demo_site
@@ -151,14 +200,12 @@ def run_up(host: str, ui_port: int, api_port: int, demo: bool) -> int:
     click.echo(f"up: Dagster UI on http://{host}:{ui_port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
     server, _ = start_in_thread(host, api_port)
     click.echo(f"up: serving API on http://{host}:{api_port} (try /search?q=... and /docs)")
-    stop = threading.Event()
-    threading.Thread(target=_kick_off_first_refresh, args=(host, ui_port, stop), daemon=True).start()
+    def _announce() -> None:
+        if _wait_http(f"http://{host}:{ui_port}/server_info", 300, stop):
+            click.echo("up: ready; each source's sensor indexes it on its first tick. Ctrl-C stops everything")
+            _watch_sources(host, ui_port, stop)
 
-    def _stop(*_):
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    threading.Thread(target=_announce, daemon=True).start()
     code = 0
     try:
         while not stop.is_set():

@@ -10,8 +10,10 @@ the CLI, the API and any process read the same truth without a Dagster instance)
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,15 +33,27 @@ def read_record(data_dir: Path, name: str) -> dict:
         return {}
 
 
-def update_record(data_dir: Path, name: str, **fields) -> dict:
-    """Merge fields into a source's status record (atomic replace)."""
-    path = _path(data_dir, name)
+@contextmanager
+def _locked(path: Path):
+    """Sensors (daemon) and assets (runs) update the same record from different processes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = read_record(data_dir, name)
-    record.update({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def update_record(data_dir: Path, name: str, **fields) -> dict:
+    """Merge fields into a source's status record (atomic replace, under a lock)."""
+    path = _path(data_dir, name)
+    with _locked(path):
+        record = read_record(data_dir, name)
+        record.update({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()})
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
     return record
 
 
@@ -48,11 +62,20 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def source_status(source: Source, record: dict, published: dict | None, now: datetime | None = None) -> dict:
-    """One row of `GET /sources`."""
+    """One row of `GET /sources`.
+
+    Fresh means: verified against the live site within the budget, and every change seen has
+    reached the serving index. A change not yet served counts from when it was seen.
+    """
     now = now or datetime.now(timezone.utc)
     verified = _parse(record.get("last_verified_at"))
     attempted = _parse(record.get("last_attempt_at"))
+    changed = _parse(record.get("last_changed_at"))
+    served = _parse((published or {}).get("published_at"))
     age = (now - verified).total_seconds() if verified else None
+    if changed and (served is None or changed > served):
+        # Seen but not served yet: as old as the change (or the verification, if older).
+        age = max(age or 0.0, (now - changed).total_seconds())
     if verified is None:
         status = "failing" if record.get("last_error") else "never"
     elif record.get("last_error") and attempted and attempted > verified:

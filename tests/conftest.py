@@ -51,13 +51,14 @@ class Project:
         self.sources_path.write_text(yaml.safe_dump({**top, "sources": sources}, sort_keys=False))
         return load_sources(self.sources_path)
 
-    def materialize(self, names: list[str] | None = None, *, serving: bool = True):
+    def materialize(self, names: list[str] | None = None, *, serving: bool = True,
+                    stages: tuple[str, ...] = ("raw", "clean", "embeddings")):
         from infra_assets.definitions import build_defs
 
         sources_file = load_sources(self.sources_path)
         names = names or sources_file.names
         defs = build_defs(sources_file)
-        keys = [dg.AssetKey([stage, n]) for n in names for stage in ("raw", "clean", "embeddings")]
+        keys = [dg.AssetKey([stage, n]) for n in names for stage in stages]
         if serving:
             keys.append(dg.AssetKey(["serving", "index"]))
         job = defs.resolve_implicit_global_asset_job_def()

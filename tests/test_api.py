@@ -165,7 +165,11 @@ def test_a_new_generation_is_swapped_in_under_load(api, indexed):
     with ThreadPoolExecutor(4) as pool:
         for _ in range(4):
             pool.submit(hammer)
-        assert project.materialize(["demo"]).success  # publishes a new generation
+        from infra_assets.demo.content import page_variant
+
+        pages[5] = page_variant(pages[5], 1)
+        site.set_pages(site_files(pages, site.url))
+        assert project.materialize(["demo"]).success  # a changed page: a new generation
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if requests.get(f"{api.url}/healthz", timeout=10).json()["index_version"] != before:

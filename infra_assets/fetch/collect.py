@@ -36,6 +36,7 @@ RAW_SCHEMA = {
     "body_kind": pl.String,  # html | fragment | text
     "body_hash": pl.String,  # the body, in the source's BlobStore
     "title_hint": pl.String,
+    "lastmod": pl.String,  # the sitemap's lastmod for this URL, if any
     "fetched_at": pl.Datetime("us", "UTC"),  # this check
     "verified_at": pl.Datetime("us", "UTC"),  # last check that reached the live content
     "error": pl.String,
@@ -91,15 +92,25 @@ class _Previous:
         return self.rows.get((role, url))
 
 
+def feed_entry_body(entry) -> bytes:
+    """What a feed entry's document is: its content (or summary) as HTML."""
+    return (entry.content_html or "").encode("utf-8")
+
+
+def json_record_body(record) -> bytes:
+    """What a JSON record's document is: its mapped text fields."""
+    return record.text.encode("utf-8")
+
+
 def _row(role: str, result: FetchResult, prev: dict | None, now: datetime, *,
-         body_kind: str = "html", title_hint: str | None = None) -> dict:
+         body_kind: str = "html", title_hint: str | None = None, lastmod: str | None = None) -> dict:
     """Merge one fetch result with the previous row for the same URL."""
     row = {
         "url": result.url, "role": role, "outcome": result.outcome, "status": result.status,
         "final_url": result.final_url, "etag": result.etag, "last_modified": result.last_modified,
         "content_type": result.content_type, "body_kind": body_kind, "body": result.body,
         "body_hash": body_hash(result.body) if result.body is not None else None,
-        "title_hint": title_hint, "fetched_at": now,
+        "title_hint": title_hint, "lastmod": lastmod, "fetched_at": now,
         "verified_at": now if result.outcome in OK_OUTCOMES else None, "error": result.error,
         "nbytes": result.nbytes,
     }
@@ -127,7 +138,7 @@ def _document_row(role: str, url: str, body: bytes, body_kind: str, title: str |
         "status": None, "final_url": url, "etag": None, "last_modified": None,
         "content_type": "text/html; charset=utf-8" if body_kind == "fragment" else "text/plain; charset=utf-8",
         "body_kind": body_kind, "body": body, "body_hash": digest, "title_hint": title,
-        "fetched_at": now, "verified_at": now, "error": None, "nbytes": len(body),
+        "lastmod": None, "fetched_at": now, "verified_at": now, "error": None, "nbytes": len(body),
     }
 
 
@@ -172,14 +183,16 @@ def _frame(rows: list[dict], blobs: BlobStore) -> pl.DataFrame:
 
 def _fetch_documents(source: Source, client: HttpClient, prev: _Previous, now: datetime,
                      urls: list[str], progress: Progress | None,
-                     titles: dict[str, str | None] | None = None) -> list[dict]:
+                     titles: dict[str, str | None] | None = None,
+                     lastmods: dict[str, str | None] | None = None) -> list[dict]:
     validators = prev.validators("document")
     results = fetch_many(
         client, urls, source=source, validators=validators,
         on_progress=(lambda done, total, result: progress(done, total, result.outcome)) if progress else None,
     )
-    titles = titles or {}
-    return [_row("document", r, prev.get("document", r.url), now, title_hint=titles.get(r.url)) for r in results]
+    titles, lastmods = titles or {}, lastmods or {}
+    return [_row("document", r, prev.get("document", r.url), now, title_hint=titles.get(r.url),
+                 lastmod=lastmods.get(r.url)) for r in results]
 
 
 def _collect_pages(source: Source, client: HttpClient, prev: _Previous, now: datetime,
@@ -212,7 +225,7 @@ def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: d
     if not listing.urls and not listing.complete:
         raise SourceUnavailable(f"{source.name}: sitemap unavailable ({'; '.join(listing.errors[:3]) or 'no URLs'})")
     urls = [u for u, _ in listing.urls]
-    rows = _fetch_documents(source, client, prev, now, urls, progress)
+    rows = _fetch_documents(source, client, prev, now, urls, progress, lastmods=dict(listing.urls))
     if not listing.complete:
         # Part of the listing failed: pages it used to list are not gone, just unconfirmed.
         # Keep their last good copies so nothing downstream mistakes them for deletions.
@@ -260,8 +273,7 @@ def _collect_feed(source: Source, client: HttpClient, prev: _Previous, now: date
             if entry.url in seen:
                 continue
             seen.add(entry.url)
-            body = (entry.content_html or "").encode("utf-8")
-            rows.append(_document_row("document", entry.url, body, "fragment", entry.title, now,
+            rows.append(_document_row("document", entry.url, feed_entry_body(entry), "fragment", entry.title, now,
                                       prev.get("document", entry.url)))
     return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows))
 
@@ -279,7 +291,7 @@ def _collect_json(source: Source, client: HttpClient, prev: _Previous, now: date
             errors.append(f"duplicate record url {record.url}")
             continue
         seen.add(record.url)
-        rows.append(_document_row("document", record.url, record.text.encode("utf-8"), "text",
+        rows.append(_document_row("document", record.url, json_record_body(record), "text",
                                   record.title, now, prev.get("document", record.url)))
     return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows), errors=errors)
 

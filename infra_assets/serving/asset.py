@@ -1,11 +1,13 @@
 """The `serving/index` asset: publishes what is in Qdrant as a new serving generation."""
 
 
+import hashlib
 import time
 
 import dagster as dg
 import polars as pl
 
+from ..automation import follow_upstream
 from ..config import SourcesFile, settings
 from ..embedding import model_info
 from ..io import read_table
@@ -21,6 +23,10 @@ def serving_index_asset(sources_file: SourcesFile) -> dg.AssetsDefinition:
         key=dg.AssetKey(["serving", "index"]), group_name="serving", kinds={"api"},
         deps=[dg.AssetKey(["embeddings", n]) for n in names],
         description="The index the search API serves: an immutable generation it swaps to atomically.",
+        automation_condition=follow_upstream(),
+        # The set of sources is part of what is served: adding or removing one changes this
+        # version, and automation republishes (a removed source's documents leave the index).
+        code_version=hashlib.sha256("\n".join(sorted(names) + [model.resolved]).encode()).hexdigest()[:12],
     )
     def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
         started = time.monotonic()
@@ -31,16 +37,24 @@ def serving_index_asset(sources_file: SourcesFile) -> dg.AssetsDefinition:
                 frames.append(df.select(DOCS_COLUMNS))
         docs = pl.concat(frames) if frames else pl.DataFrame()
         manifest = publish(settings().serving_dir, store.location(), model, docs, names)
-        context.log.info(f"published generation {manifest['version']} ({manifest['points']} chunks)")
-        return dg.MaterializeResult(metadata={
-            "index_version": manifest["version"],
-            "points": manifest["points"],
-            "documents": docs.height,
-            "sources": len(names),
-            "store_copied": bool(manifest.get("copied", False)),
-            "collection": manifest["collection"],
-            "removed_generations": manifest["removed_generations"],
-            "seconds": round(time.monotonic() - started, 3),
-        })
+        if manifest["published"]:
+            context.log.info(f"published generation {manifest['version']} ({manifest['points']} chunks)")
+        else:
+            context.log.info(f"nothing changed since generation {manifest['version']}: not republished")
+        return dg.MaterializeResult(
+            metadata={
+                "index_version": manifest["version"],
+                "published": manifest["published"],
+                "points": manifest["points"],
+                "documents": docs.height,
+                "sources": len(names),
+                "removed_sources": ", ".join(manifest["removed_sources"]) or "none",
+                "store_copied": bool(manifest.get("copied", False)),
+                "collection": manifest["collection"],
+                "removed_generations": manifest["removed_generations"],
+                "seconds": round(time.monotonic() - started, 3),
+            },
+            data_version=dg.DataVersion(manifest["version"]),
+        )
 
     return serving_index

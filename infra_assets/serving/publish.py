@@ -11,6 +11,7 @@ Readers never see a half-written generation: a generation is complete before CUR
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from ..embedding import ModelInfo
-from ..store import EdgeStore, StoreLocation, collection_name, read_store_version
+from ..store import EdgeStore, StoreLocation, bump_store_version, collection_name, read_store_version
 
 KEEP_GENERATIONS = 3
 GRACE_S = 300  # readers may still be finishing queries on a just-replaced generation
@@ -60,48 +61,77 @@ def _new_version() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
 
 
+def docs_fingerprint(docs: pl.DataFrame) -> str:
+    """What readers see of the documents, minus verification times (a check that found nothing
+    new must not cause a new generation)."""
+    digest = hashlib.sha256()
+    if docs.height:
+        for row in docs.select("source", "url", "title", "changed_at").sort("source", "url").iter_rows():
+            digest.update("\x1f".join(map(str, row)).encode() + b"\n")
+    return digest.hexdigest()[:24]
+
+
 def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.DataFrame,
             sources: list[str]) -> dict:
-    """Snapshot the store and the document table into a new generation and make it current."""
+    """Snapshot the store and the document table into a new generation and make it current.
+
+    Points of sources no longer configured are deleted first. When neither the store nor the
+    documents changed since the current generation, nothing is published (`published: False`).
+    """
     paths = ServingPaths(root)
     paths.generations.mkdir(parents=True, exist_ok=True)
     paths.shards.mkdir(parents=True, exist_ok=True)
     collection = collection_name(model.slug)
-    version = _new_version()
+    fingerprint = docs_fingerprint(docs)
+    current = read_current(root)
     manifest: dict = {
-        "version": version,
         "published_at": datetime.now(timezone.utc).isoformat(),
         "mode": location.mode,
         "collection": collection,
         "model": model.name,
         "model_id": model.resolved,
         "dim": model.dim,
+        "docs_fingerprint": fingerprint,
     }
-    counts: dict[str, int] = {}
+
+    def unchanged(state: str) -> bool:
+        return (current is not None and current.get("collection") == collection
+                and current.get("state") == state and current.get("docs_fingerprint") == fingerprint
+                and sorted(current.get("sources", {})) == sorted(sources))
+
+    removed: list[str] = []
     if location.mode == "server":
         from ..store.server import ServerStore, client_for
 
         store = ServerStore(client_for(location.url, location.api_key), collection)
         store.ensure(model.dim)
-        manifest["url"] = location.url
+        removed = [s for s in store.sources() if s not in sources]
+        for name in removed:
+            store.delete_source(name)
         counts = {name: store.count(name) for name in sources}
-        manifest["points"] = store.count()
+        state = json.dumps(counts, sort_keys=True)
+        if unchanged(state):
+            return {**current, "published": False, "removed_sources": removed, "removed_generations": 0}
+        manifest.update(url=location.url, points=store.count(), state=state)
     else:
-        writer_dir = location.qdrant_dir / collection
-        with EdgeStore.open_writer(writer_dir, model.dim) as store:
-            store_version = read_store_version(location.qdrant_dir, collection)
-            shard_name = f"{collection}-{store_version}"
+        with EdgeStore.open_writer(location.qdrant_dir / collection, model.dim) as store:
+            removed = [s for s in store.sources() if s not in sources]
+            if removed:
+                bump_store_version(location.qdrant_dir, collection)
+                for name in removed:
+                    store.delete_source(name)
+            state = read_store_version(location.qdrant_dir, collection)
+            if unchanged(state):
+                return {**current, "published": False, "removed_sources": removed, "removed_generations": 0}
+            shard_name = f"{collection}-{state}"
             shard_dir = paths.shards / shard_name
-            if not (shard_dir / "edge_config.json").exists():
-                manifest["points"] = store.snapshot_to(shard_dir)
-                manifest["copied"] = True
-            else:
-                manifest["points"] = store.count()
-                manifest["copied"] = False
+            copied = not (shard_dir / "edge_config.json").exists()
+            points = store.snapshot_to(shard_dir) if copied else store.count()
             counts = {name: store.count(name) for name in sources}
-        manifest["store_version"] = store_version
-        manifest["shard"] = shard_name
+        manifest.update(points=points, copied=copied, state=state, shard=shard_name)
 
+    version = _new_version()
+    manifest["version"] = version
     docs = docs.select(DOCS_COLUMNS) if docs.height else pl.DataFrame(schema={c: pl.String for c in DOCS_COLUMNS})
     per_source_docs = dict(docs.group_by("source").len().iter_rows()) if docs.height else {}
     manifest["sources"] = {
@@ -116,8 +146,7 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, gen_dir)
     _write_atomic(paths.current, version)
-    manifest["removed_generations"] = cleanup(root)
-    return manifest
+    return {**manifest, "published": True, "removed_sources": removed, "removed_generations": cleanup(root)}
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -94,10 +94,11 @@ class ServerStore:
                 return
 
     def sources(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for _, payload in self.scan(None, ["source"]):
-            counts[payload.get("source", "")] = counts.get(payload.get("source", ""), 0) + 1
-        return counts
+        """Points per source, from the payload index (no scan)."""
+        if not self.exists():
+            return {}
+        response = self.client.facet(self.collection, key="source", limit=100_000, exact=True)
+        return {str(hit.value): int(hit.count) for hit in response.hits if hit.count}
 
     def existing(self, source: str) -> dict[str, StoredChunk]:
         return {pid: stored_chunk(pid, payload) for pid, payload in self.scan(source, STATE_FIELDS)}
@@ -122,6 +123,11 @@ class ServerStore:
 
     def flush(self) -> None:
         """The server persists on its own."""
+
+    def dim(self) -> int | None:
+        vectors = self.client.get_collection(self.collection).config.params.vectors
+        params = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
+        return int(params.size) if params is not None else None
 
     def close(self) -> None:
         """Clients are shared per process; nothing to release per use."""
