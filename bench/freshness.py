@@ -6,7 +6,15 @@ page is rewritten about a topic the site did not have, and the clock runs until 
 answers that topic's question with that page first. Nothing else is done by hand: the sensor
 notices, the daemon runs the chain, `serving/index` publishes, the API swaps.
 
-    python bench/freshness.py [--changes 20] [--json]
+Then, with the same `up` still running and nothing restarted:
+- a quiet period under short budgets (freshness 2m, so an hour is simulated by several budgets):
+  runs launched and their kinds, and every status sample of `/sources`;
+- a second source added to the YAML: seconds until its documents are searchable;
+- that source's site goes down: seconds until `/sources` says failing or stale, while the first
+  source stays fresh and the second's documents stay searchable;
+- the source removed from the YAML: seconds until its documents leave the served index.
+
+    python bench/freshness.py [--changes 20] [--quiet-minutes 6] [--json]
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--check-every", default="5s")
+    parser.add_argument("--quiet-minutes", type=float, default=6.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -114,6 +123,7 @@ def main() -> None:
                     print(f"change {i + 1}: {target.path} → {topic.title!r}: "
                           f"{'missed' if seconds is None else f'{seconds:.1f} s'}", flush=True)
                 time.sleep(2)
+            scenarios = run_scenarios(args, work, site, pages, api)
         finally:
             os.killpg(up.pid, signal.SIGINT)
             try:
@@ -134,9 +144,82 @@ def main() -> None:
         "max_s": round(max(latencies), 1) if latencies else None,
         "misses_over_120s": misses,
         "all_s": [round(x, 1) for x in latencies],
+        **scenarios,
         "log": str(work / "up.log"),
     }
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+
+
+def write_sources(work: Path, entries: list[str]) -> None:
+    (work / "sources.yaml").write_text("sources:\n" + "".join(entries))
+
+
+def statuses(api: str) -> dict[str, str]:
+    try:
+        return {s["name"]: s["status"] for s in requests.get(f"{api}/sources", timeout=5).json()["sources"]}
+    except (requests.RequestException, ValueError, KeyError):
+        return {}
+
+
+def runs_since(home: Path, since: float) -> list[dict]:
+    """Runs created since a time, read from the instance `up` writes to."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        records = instance.get_run_records(dg.RunsFilter(created_after=datetime.datetime.fromtimestamp(since, datetime.timezone.utc)))
+        return [{"trigger": r.dagster_run.tags.get("infra_assets/trigger", r.dagster_run.tags.get("dagster/sensor_name", "automation")),
+                 "assets": sorted("/".join(k.path) for k in (r.dagster_run.asset_selection or []))} for r in records]
+
+
+def run_scenarios(args, work: Path, site: SiteServer, pages, api: str) -> dict:
+    out: dict = {}
+    home = work / "home"
+    main_entry = (f"  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n"
+                  f"    check_every: {args.check_every}\n    freshness: 2m\n")
+    # 1. A quiet period under a 2-minute budget.
+    write_sources(work, [main_entry])
+    time.sleep(15)  # the reload
+    quiet_start = time.time()
+    samples = []
+    while time.time() - quiet_start < args.quiet_minutes * 60:
+        samples.append(statuses(api).get("site"))
+        time.sleep(10)
+    runs = runs_since(home, quiet_start)
+    out["quiet_minutes"] = args.quiet_minutes
+    out["quiet_budget"] = "2m"
+    out["quiet_status_samples"] = {s: samples.count(s) for s in set(samples)}
+    out["quiet_runs"] = len(runs)
+    out["quiet_runs_with_embeddings"] = sum(1 for r in runs if any(a.startswith("embeddings/") for a in r["assets"]))
+    out["quiet_runs_by_trigger"] = {t: sum(1 for r in runs if r["trigger"] == t) for t in {r["trigger"] for r in runs}}
+
+    # 2. A source added to the YAML while up runs.
+    extra_pages = generated_pages(10, seed=3)
+    with SiteServer() as other:
+        other.set_pages(site_files(extra_pages, other.url))
+        extra_entry = (f"  - name: extra\n    kind: sitemap\n    url: {other.url}/sitemap.xml\n"
+                       f"    check_every: {args.check_every}\n    freshness: 2m\n")
+        write_sources(work, [main_entry, extra_entry])
+        spec = extra_pages[4]
+        out["added_source_searchable_s"] = round(wait_for(
+            lambda: top_url(api, spec.query) == other.url + spec.path, 180) or -1, 1)
+
+        # 3. Its site goes down: failing/stale within budget, the other source stays fresh,
+        #    and its documents stay searchable.
+        other.fail_all(500)
+        down_at = time.time()
+        turned = wait_for(lambda: statuses(api).get("extra") in ("failing", "stale"), 300, 1)
+        out["site_down_to_failing_s"] = round(turned, 1) if turned is not None else None
+        out["site_down_statuses"] = statuses(api)
+        out["site_down_still_searchable"] = top_url(api, spec.query) == other.url + spec.path
+        out["site_down_seconds_observed"] = round(time.time() - down_at, 1)
+
+        # 4. The source removed from the YAML: its documents leave the served index.
+        write_sources(work, [main_entry])
+        gone = wait_for(lambda: top_url(api, spec.query) not in (other.url + spec.path,), 180)
+        out["removed_source_gone_s"] = round(gone, 1) if gone is not None else None
+        other.fail_all(None)
+    return out
 
 
 if __name__ == "__main__":

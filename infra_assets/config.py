@@ -36,10 +36,10 @@ SOURCE_DEFAULTS: dict[str, Any] = {
 }
 SOURCE_KEYS = {
     "name", "kind", "url", "urls", "include", "exclude", "allow_hosts", "records", "id",
-    "title", "text", "link", "follow_links", *SOURCE_DEFAULTS,
+    "title", "text", "link", "follow_links", "max_rps", *SOURCE_DEFAULTS,
 }
 TOP_KEYS = {"defaults", "embedding", "sources"}
-DEFAULTS_KEYS = {*SOURCE_DEFAULTS, "user_agent", "contact"}
+DEFAULTS_KEYS = {*SOURCE_DEFAULTS, "user_agent", "contact", "max_rps"}
 EMBEDDING_KEYS = {"model", "batch_size"}
 
 
@@ -83,6 +83,7 @@ class Source:
     exclude: tuple[str, ...] = ()
     allow_hosts: tuple[str, ...] = ()
     follow_links: bool = False
+    max_rps: float | None = None  # requests per second to the host (None: bounded by concurrency)
     # JSON record mapping (kind: json)
     records: str | None = None
     id_field: str | None = None
@@ -234,6 +235,11 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
         raise fail("defaults", "expected a mapping")
     _unknown_keys(defaults, DEFAULTS_KEYS, lambda k: fail("defaults", f"unknown field '{k}'"))
     base = {**SOURCE_DEFAULTS, **{k: v for k, v in defaults.items() if k in SOURCE_DEFAULTS}}
+    if defaults.get("max_rps") is not None:
+        try:
+            base["max_rps"] = _max_rps(defaults["max_rps"])
+        except ValueError as exc:
+            raise fail("defaults", str(exc)) from None
     for key in SOURCE_DEFAULTS:
         try:
             _setting(key, base[key])
@@ -314,6 +320,14 @@ def _str_list(raw: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _max_rps(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"field 'max_rps': expected a positive number of requests per second, got {value!r}")
+    return float(value)
+
+
 def _parse_source(raw: Any, base: dict[str, Any]) -> Source:
     if not isinstance(raw, dict):
         raise ValueError("expected a mapping with name, kind and url")
@@ -357,6 +371,7 @@ def _parse_source(raw: Any, base: dict[str, Any]) -> Source:
             raise ValueError(f"field '{key}': {exc}") from None
 
     allow_hosts = tuple(h.lower() for h in _str_list(raw, "allow_hosts"))
+    max_rps = _max_rps(raw.get("max_rps", base.get("max_rps")))
     follow_links = raw.get("follow_links", False)
     if not isinstance(follow_links, bool):
         raise ValueError("field 'follow_links': expected true or false")
@@ -393,6 +408,7 @@ def _parse_source(raw: Any, base: dict[str, Any]) -> Source:
         exclude=_str_list(raw, "exclude"),
         allow_hosts=allow_hosts,
         follow_links=follow_links,
+        max_rps=max_rps,
         records=json_fields.get("records"),
         id_field=json_fields.get("id"),
         title_field=json_fields.get("title"),

@@ -177,7 +177,7 @@ def _listing_body(source: Source, client: HttpClient, raw: _Raw) -> tuple[bytes 
     before = raw.listing.get(source.url)
     etag, modified = (before["etag"], before["last_modified"]) if before and before["body_hash"] else (None, None)
     result = client.fetch(source.url, allowed_hosts=source.hosts, etag=etag, last_modified=modified,
-                          timeout_s=source.timeout_s, max_bytes=source.max_bytes)
+                          timeout_s=source.timeout_s, max_bytes=source.max_bytes, max_rps=source.max_rps)
     if result.outcome == "not_modified":
         return None, result.final_url
     if result.outcome != "fetched" or result.body is None:

@@ -72,6 +72,8 @@ def test_contract_example_loads(tmp_path):
     ("sources:\n  - name: a\n    kind: json\n    url: https://x.org/f\n    id: id", "sources[0] (a): field 'text': missing"),
     ("sources:\n  - name: serving\n    kind: page\n    url: https://x.org/", "'serving' is reserved"),
     ("defaults:\n  check_every: 0s\nsources: []", "defaults: field 'check_every': bad duration"),
+    ("sources:\n  - name: a\n    kind: feed\n    url: https://x.org/f\n    max_rps: 0", "sources[0] (a): field 'max_rps': expected a positive number"),
+    ("defaults:\n  max_rps: fast\nsources: []", "defaults: field 'max_rps': expected a positive number"),
     ("sources: {a: 1}", "sources: expected a list"),
     ("sources:\n  - [1, 2]", "sources[0]: expected a mapping"),
     ("sources: [\n", "not valid YAML"),
@@ -84,6 +86,13 @@ def test_bad_files_are_refused_with_one_clear_message(tmp_path, body, expected):
     message = str(info.value)
     assert expected in message, message
     assert str(path) in message and "\n" not in message.strip()
+
+
+def test_max_rps_from_defaults_or_source(tmp_path):
+    cfg = load_sources(write(tmp_path, "defaults:\n  max_rps: 2\nsources:\n  - {name: a, kind: page, url: 'https://x.org/'}\n"
+                                       "  - {name: b, kind: page, url: 'https://x.org/b', max_rps: 0.5}\n"))
+    assert (cfg.get("a").max_rps, cfg.get("b").max_rps) == (2.0, 0.5)
+    assert load_sources(write(tmp_path, "sources:\n  - {name: a, kind: page, url: 'https://x.org/'}\n")).get("a").max_rps is None
 
 
 def test_yaml_is_parsed_safely(tmp_path):

@@ -280,3 +280,22 @@ def test_http_resource_hands_out_a_configured_client(site):
         assert get(c, site, "/a.html").outcome == "error"
         assert site.count("/a.html") == 2
         assert site.requests[-1].user_agent == UA
+
+
+def test_max_rps_spaces_requests_to_a_host(site, client):
+    # Five requests at 10/s need at least four gaps of 0.1 s; the pacer is a lower bound, so
+    # this holds however slow the machine is.
+    started = time.monotonic()
+    for _ in range(5):
+        assert get(client, site, "/a.html", max_rps=10).outcome == "fetched"
+    assert time.monotonic() - started >= 0.4
+
+
+def test_max_rps_is_shared_across_threads(site, client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: get(client, site, "/a.html", max_rps=20).outcome, range(8)))
+    assert outcomes == ["fetched"] * 8
+    assert time.monotonic() - started >= 7 / 20

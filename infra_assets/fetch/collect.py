@@ -209,7 +209,7 @@ def _listing(source: Source, client: HttpClient, prev: _Previous, now: datetime)
     url = source.url
     validators = prev.validators("listing").get(url, (None, None))
     result = client.fetch(url, allowed_hosts=source.hosts, etag=validators[0], last_modified=validators[1],
-                          timeout_s=source.timeout_s, max_bytes=source.max_bytes)
+                          timeout_s=source.timeout_s, max_bytes=source.max_bytes, max_rps=source.max_rps)
     old = prev.get("listing", url)
     row = _row("listing", result, old, now, body_kind="text")
     body = row["body"] if row["body"] is not None else prev.body(old)

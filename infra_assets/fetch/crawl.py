@@ -35,6 +35,7 @@ def fetch_many(
             last_modified=modified,
             timeout_s=source.timeout_s,
             max_bytes=source.max_bytes,
+            max_rps=source.max_rps,
         )
 
     workers = max(1, min(source.concurrency, len(unique)))

@@ -97,6 +97,24 @@ def host_allowed(url: str, allowed_hosts) -> bool:
     )
 
 
+class HostPacer:
+    """Spaces requests to one host at least 1/rate seconds apart, across the client's threads."""
+
+    def __init__(self):
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, host: str, rate: float | None) -> None:
+        if not rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, 0.0))
+            self._next[host] = slot + 1.0 / rate
+        if slot > now:
+            time.sleep(slot - now)
+
+
 class HttpClient:
     """A polite HTTP client for one run: one session, one robots.txt cache, retries with backoff."""
 
@@ -139,6 +157,7 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._robots = RobotsCache(self.user_agent, self._ask_robots)
+        self._pacer = HostPacer()
 
     def close(self) -> None:
         self.session.close()
@@ -161,8 +180,11 @@ class HttpClient:
         timeout_s: float | None = None,
         max_bytes: int | None = None,
         robots: bool = True,
+        max_rps: float | None = None,
     ) -> FetchResult:
-        """GET `url` politely, conditionally when given validators; never raises for web trouble."""
+        """GET `url` politely, conditionally when given validators; never raises for web trouble.
+
+        `max_rps` caps the requests per second to the URL's host from this client."""
         started = time.monotonic()
         timeout = float(timeout_s if timeout_s is not None else self.timeout_s)
         cap = int(max_bytes if max_bytes is not None else self.max_bytes)
@@ -197,6 +219,7 @@ class HttpClient:
             refusal = self._robots.check(current) if robots else None
             if refusal:
                 return result(refusal.outcome, error=refusal.reason)
+            self._pacer.wait(normalize_host(parts.netloc, parts.scheme), max_rps)
             try:
                 outcome = self._exchange(current, headers, timeout, cap)
             except requests.RequestException as exc:

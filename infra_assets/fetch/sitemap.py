@@ -203,6 +203,7 @@ def discover_sitemap(
             last_modified=modified,
             timeout_s=source.timeout_s,
             max_bytes=source.max_bytes,
+            max_rps=source.max_rps,
         )
         listing.documents.append(doc)
         if doc.outcome == "not_modified" and url in known:
