@@ -148,19 +148,27 @@ class Chunker:
             start = 0
             offsets = enc.offsets
             i = 0
-            window = max(8, budget - 8)  # slack: a re-encoded piece may count a token more
+            # Slack: a re-encoded piece may count a token or two more than it was cut from.
+            window = budget - 8 if budget > 16 else max(1, budget // 2)
             while i < len(offsets):
                 j = min(i + window, len(offsets))
-                end = offsets[j - 1][1] if j == len(offsets) else offsets[j][0]
-                piece = sentence[start:end]
-                if j < len(offsets):
-                    space = piece.rfind(" ")
-                    if space > len(piece) // 2:
-                        end = start + space
-                        piece = sentence[start:end]
+                while True:
+                    # The last piece runs to the end of the sentence: characters the tokenizer
+                    # ignores (control characters) after the last token are text too.
+                    end = len(sentence) if j == len(offsets) else offsets[j][0]
+                    piece = sentence[start:end]
+                    if j < len(offsets):
+                        space = piece.rfind(" ")
+                        if space > len(piece) // 2:
+                            end = start + space
+                            piece = sentence[start:end]
+                    n = self.count(piece.strip())
+                    if n <= budget or j - i <= 1:
+                        break
+                    j -= 1  # past the slack (small budgets, odd text): cut a token earlier
                 piece = piece.strip()
                 if piece:
-                    out.append((piece, len(self.tokenizer.encode(piece, add_special_tokens=False).ids)))
+                    out.append((piece, n))
                 start = end
                 while i < len(offsets) and offsets[i][0] < end:
                     i += 1

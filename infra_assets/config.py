@@ -8,6 +8,7 @@ by setting environment variables.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,7 +19,10 @@ from urllib.parse import urlsplit
 import yaml
 
 KINDS = ("page", "sitemap", "feed", "json")
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# \Z, not $: "$" also matches before a final newline. Names become folder names under the data
+# folder (blobs, tables, status), so nothing but these characters may reach a path.
+NAME_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
+MAX_DURATION_S = 366 * 86400  # longer budgets are mistakes, and overflow timers and time windows
 DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Names that would collide with the project's own asset groups or key prefixes.
@@ -38,7 +42,8 @@ SOURCE_KEYS = {
     "name", "kind", "url", "urls", "include", "exclude", "allow_hosts", "records", "id",
     "title", "text", "link", "follow_links", "max_rps", *SOURCE_DEFAULTS,
 }
-TOP_KEYS = {"defaults", "embedding", "sources"}
+TOP_KEYS = {"defaults", "embedding", "store", "sources"}
+STORE_KEYS = {"shards", "replication_factor", "write_consistency"}
 DEFAULTS_KEYS = {*SOURCE_DEFAULTS, "user_agent", "contact", "max_rps"}
 EMBEDDING_KEYS = {"model", "batch_size"}
 
@@ -52,11 +57,15 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"bad duration {value!r}")
     if isinstance(value, int) and value > 0:
-        return value
-    match = DURATION_RE.match(str(value)) if isinstance(value, str) else None
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"bad duration {value!r} (use a positive number with s, m, h or d: 30s, 5m, 2h, 1d)")
-    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
+        seconds = value
+    else:
+        match = DURATION_RE.match(value) if isinstance(value, str) else None
+        if not match or int(match.group(1)) <= 0:
+            raise ValueError(f"bad duration {value!r} (use a positive number with s, m, h or d: 30s, 5m, 2h, 1d)")
+        seconds = int(match.group(1)) * DURATION_UNITS[match.group(2)]
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"bad duration {value!r} (at most 366d)")
+    return seconds
 
 
 def format_duration(seconds: int) -> str:
@@ -115,11 +124,22 @@ class EmbeddingConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """How a Qdrant server or cluster (`QDRANT_URL`) creates the collection; the embedded store
+    is one shard on one machine and ignores these. None: the server's defaults."""
+
+    shards: int | None = None  # shard_number
+    replication_factor: int | None = None
+    write_consistency: int | None = None  # write_consistency_factor: replicas that must ack a write
+
+
+@dataclass(frozen=True)
 class SourcesFile:
     path: Path
     sources: tuple[Source, ...]
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     user_agent: str = DEFAULT_USER_AGENT
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def get(self, name: str) -> Source:
         for source in self.sources:
@@ -148,8 +168,9 @@ class Settings:
     sources_path: Path
     data_dir: Path
     qdrant_url: str | None
-    qdrant_api_key: str | None
-    api_key: str | None
+    # Secrets stay out of reprs, so logging a Settings (or an error holding one) cannot leak them.
+    qdrant_api_key: str | None = field(repr=False)
+    api_key: str | None = field(repr=False)
 
     @property
     def tables_dir(self) -> Path:
@@ -228,12 +249,12 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
         data = {}
     if not isinstance(data, dict):
         raise fail("top level", "expected a mapping with a 'sources:' list")
-    _unknown_keys(data, TOP_KEYS, lambda k: fail("top level", f"unknown field '{k}'"))
+    _unknown_keys(data, TOP_KEYS, lambda k: fail("top level", f"unknown field {k!r:.60}"))
 
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise fail("defaults", "expected a mapping")
-    _unknown_keys(defaults, DEFAULTS_KEYS, lambda k: fail("defaults", f"unknown field '{k}'"))
+    _unknown_keys(defaults, DEFAULTS_KEYS, lambda k: fail("defaults", f"unknown field {k!r:.60}"))
     base = {**SOURCE_DEFAULTS, **{k: v for k, v in defaults.items() if k in SOURCE_DEFAULTS}}
     if defaults.get("max_rps") is not None:
         try:
@@ -246,14 +267,19 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
         except ValueError as exc:
             raise fail("defaults", f"field '{key}': {exc}") from None
 
-    user_agent = str(defaults.get("user_agent") or DEFAULT_USER_AGENT)
-    if defaults.get("contact"):
-        user_agent = f"{user_agent} contact: {defaults['contact']}"
+    try:
+        user_agent = _header_text(defaults.get("user_agent"), "user_agent") or DEFAULT_USER_AGENT
+        contact = _header_text(defaults.get("contact"), "contact")
+    except ValueError as exc:
+        raise fail("defaults", str(exc)) from None
+    if contact and contact not in user_agent:
+        # A User-Agent comment, as RFC 9110 spells them: "product/version (+URL)".
+        user_agent = f"{user_agent} (+{contact})"
 
     embedding_raw = data.get("embedding") or {}
     if not isinstance(embedding_raw, dict):
         raise fail("embedding", "expected a mapping")
-    _unknown_keys(embedding_raw, EMBEDDING_KEYS, lambda k: fail("embedding", f"unknown field '{k}'"))
+    _unknown_keys(embedding_raw, EMBEDDING_KEYS, lambda k: fail("embedding", f"unknown field {k!r:.60}"))
     model = embedding_raw.get("model", "default")
     if not isinstance(model, str) or not model.strip():
         raise fail("embedding", "field 'model': expected 'default' or a fastembed model name")
@@ -261,6 +287,18 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= 256:
         raise fail("embedding", "field 'batch_size': expected an integer 1..256")
     embedding = EmbeddingConfig(model=model.strip(), batch_size=batch_size)
+
+    store_raw = data.get("store") or {}
+    if not isinstance(store_raw, dict):
+        raise fail("store", "expected a mapping")
+    _unknown_keys(store_raw, STORE_KEYS, lambda k: fail("store", f"unknown field {k!r:.60}"))
+    for key in STORE_KEYS:
+        value = store_raw.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000):
+            raise fail("store", f"field '{key}': expected an integer 1..1000")
+    store = StoreConfig(**{k: store_raw.get(k) for k in STORE_KEYS})
+    if store.write_consistency and store.write_consistency > (store.replication_factor or 1):
+        raise fail("store", "field 'write_consistency': cannot exceed replication_factor")
 
     raw_sources = data.get("sources")
     if raw_sources is None:
@@ -273,7 +311,8 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
     for index, raw in enumerate(raw_sources):
         label = f"sources[{index}]"
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
-            label = f"sources[{index}] ({raw['name']})"
+            shown = raw["name"] if NAME_RE.match(raw["name"]) else repr(raw["name"])[:60]
+            label = f"sources[{index}] ({shown})"
         try:
             source = _parse_source(raw, base)
         except ValueError as exc:
@@ -282,7 +321,7 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesFile:
             raise fail(label, f"field 'name': duplicate name '{source.name}' (also sources[{seen[source.name]}])")
         seen[source.name] = index
         sources.append(source)
-    return SourcesFile(path=path, sources=tuple(sources), embedding=embedding, user_agent=user_agent)
+    return SourcesFile(path=path, sources=tuple(sources), embedding=embedding, user_agent=user_agent, store=store)
 
 
 def _unknown_keys(mapping: dict, allowed: set[str], error) -> None:
@@ -303,9 +342,14 @@ def _check_url(value: Any, field_name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"field '{field_name}': expected a URL")
     value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"field '{field_name}': {value!r} is not an http(s) URL")
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        ok = False
+    if not ok or not value.isprintable():
+        raise ValueError(f"field '{field_name}': {value!r:.200} is not an http(s) URL")
     return value
 
 
@@ -320,10 +364,20 @@ def _str_list(raw: dict, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _header_text(value: Any, field_name: str) -> str | None:
+    """A User-Agent part: one line of printable text (a newline would smuggle in a header)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip() or not (value.isascii() and value.isprintable()):
+        raise ValueError(f"field '{field_name}': expected one line of printable text")
+    return value.strip()
+
+
 def _max_rps(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value <= 0):
         raise ValueError(f"field 'max_rps': expected a positive number of requests per second, got {value!r}")
     return float(value)
 
@@ -333,10 +387,10 @@ def _parse_source(raw: Any, base: dict[str, Any]) -> Source:
         raise ValueError("expected a mapping with name, kind and url")
     for key in raw:
         if key not in SOURCE_KEYS:
-            raise ValueError(f"unknown field '{key}'")
+            raise ValueError(f"unknown field {key!r:.60}")
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ValueError(f"field 'name': {name!r} must match [a-z][a-z0-9_]*")
+        raise ValueError(f"field 'name': {name!r:.60} must match [a-z][a-z0-9_]*")
     if name in RESERVED_NAMES:
         raise ValueError(f"field 'name': '{name}' is reserved")
     kind = raw.get("kind")

@@ -27,7 +27,9 @@ def build_defs(sources_file: SourcesFile | None = None, loggers: dict | None = N
         schedules=[backstop_schedule(s) for s in sources_file.sources],
         resources={
             "http": HttpResource(user_agent=sources_file.user_agent),
-            "store": StoreResource(),
+            "store": StoreResource(shard_number=sources_file.store.shards,
+                                   replication_factor=sources_file.store.replication_factor,
+                                   write_consistency_factor=sources_file.store.write_consistency),
             "embedder": EmbedderResource(model=sources_file.embedding.model,
                                          batch_size=sources_file.embedding.batch_size),
             "io_manager": PolarsParquetIOManager(),

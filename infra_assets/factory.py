@@ -75,15 +75,23 @@ def _table_version(df: pl.DataFrame, columns: list[str]) -> str:
 
 
 class _Progress:
-    """Progress lines for long steps: every 20% or 10 s, in the run's log and on the console."""
+    """Progress lines for long steps: every 20% or 10 s, in the run's log and on the console.
+
+    A step that ends within 2 s logs only its last line: each line is an event the instance
+    stores, and a no-change verification of many small sources is otherwise mostly log writes."""
+
+    QUIET_START_S = 2.0
 
     def __init__(self, context: dg.AssetExecutionContext, label: str):
         self.context, self.label = context, label
+        self.started = time.monotonic()
         self.last_time, self.last_pct = 0.0, -1
 
     def __call__(self, done: int, total: int, *_: object) -> None:
         pct = int(100 * done / total) if total else 100
         now = time.monotonic()
+        if done != total and now - self.started < self.QUIET_START_S:
+            return
         if done == total or pct >= self.last_pct + 20 or now - self.last_time > 10:
             self.last_time, self.last_pct = now, pct
             self.context.log.info(f"{self.label}: {done}/{total} ({pct}%)")
@@ -163,6 +171,7 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
         metadata = {
             "documents": table.height, "documents_changed": changed, "extracted": cleaned.extracted,
             "unchanged": cleaned.reused, "kept_after_failure": cleaned.kept, "gone": cleaned.gone,
+            "bad_documents": len(cleaned.problems),
             "characters": int(table["n_chars"].sum()) if table.height else 0,
             "seconds": round(time.monotonic() - started, 3),
             "preview": _preview(table),
@@ -176,6 +185,9 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
     @dg.asset(
         key=emb_key, group_name=name, kinds={"qdrant"}, freshness_policy=policy, tags=tags,
         deps=[clean_key], automation_condition=follow, check_specs=checks.embedding_specs(emb_key),
+        # The collection names the model and the point schema: when either changes (a new model,
+        # BM25 vectors added), automation rebuilds every source into the new collection at once.
+        code_version=collection,
         description=f"Chunks of '{name}' embedded with {model.name} ({model.resolved}) in Qdrant collection {collection}.",
     )
     def embeddings(context: dg.AssetExecutionContext, store: StoreResource, embedder: EmbedderResource):
@@ -203,7 +215,8 @@ def source_assets(source: Source, embedding: EmbeddingConfig) -> list[dg.AssetsD
             "points": points, "model": model.name, "model_id": model.resolved,
             "collection": collection, "store": loc.describe(),
             "verified_to_indexed_s": round(lag, 3),
-            "embed_seconds": round(result.embed_seconds, 3), "seconds": round(time.monotonic() - started, 3),
+            "embed_seconds": round(result.embed_seconds, 3), "bm25_seconds": round(result.sparse_seconds, 3),
+            "seconds": round(time.monotonic() - started, 3),
         }
         if result.guard_reason:
             metadata["guard"] = result.guard_reason

@@ -3,7 +3,8 @@
 The store itself is the state: each run reads back the source's point IDs and document hashes,
 so a crashed or half-finished run is simply finished by the next one (IDs derive from content,
 upserts are idempotent). New chunks are written before stale ones are deleted, so a changed page
-is never missing from the index in between.
+is never missing from the index in between. Only new chunks get vectors, dense and BM25 alike:
+an unchanged chunk keeps both, a moved one only has its payload re-labelled.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import polars as pl
 
 from .chunking import Chunk, Chunker, point_id
 from .config import Source
-from .embedding import Embedder
+from .embedding import Embedder, get_sparse_embedder
 from .store import ChunkPoint, Store, chunk_payload
 
 EMBED_BATCH = 64  # chunks per embed+upsert round: bounds memory and the work a crash can lose
@@ -42,7 +43,27 @@ class SyncResult:
     kept_points: int = 0  # points of documents the guard kept although their listing dropped them
     guard_reason: str | None = None
     embed_seconds: float = 0.0
+    sparse_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+
+
+def document_point_ids(source: str, url: str, chunks: list[Chunk]) -> dict[str, Chunk]:
+    """The point ID of each chunk of one document (a text repeated in it gets its occurrence)."""
+    seen: dict[str, int] = defaultdict(int)
+    ids: dict[str, Chunk] = {}
+    for chunk in chunks:
+        ids[point_id(source, url, chunk.hash, seen[chunk.hash])] = chunk
+        seen[chunk.hash] += 1
+    return ids
+
+
+def expected_point_ids(source: str, clean: pl.DataFrame, chunker: Chunker) -> set[str]:
+    """Every point the store must hold for a source whose clean table is `clean`: the truth the
+    crash and soak tests hold the served index to."""
+    ids: set[str] = set()
+    for doc in clean.iter_rows(named=True):
+        ids.update(document_point_ids(source, doc["url"], chunker.chunk(doc["title"], doc["text"])))
+    return ids
 
 
 def _iso(value) -> str:
@@ -87,13 +108,7 @@ def sync_source(
             result.chunks += len(stored)
             continue
         result.documents_changed += 1
-        chunks = chunker.chunk(doc["title"], doc["text"])
-        seen: dict[str, int] = defaultdict(int)
-        wanted: dict[str, Chunk] = {}
-        for chunk in chunks:
-            pid = point_id(source.name, doc["url"], chunk.hash, seen[chunk.hash])
-            seen[chunk.hash] += 1
-            wanted[pid] = chunk
+        wanted = document_point_ids(source.name, doc["url"], chunker.chunk(doc["title"], doc["text"]))
         result.chunks += len(wanted)
         for pid, chunk in wanted.items():
             if pid in stored:
@@ -128,20 +143,24 @@ def sync_source(
     # 2. Embed and upsert new chunks in bounded rounds.
     total = len(pending)
     if total:
-        model = embedder()
+        model, bm25 = embedder(), get_sparse_embedder()
         for start in range(0, total, EMBED_BATCH):
             batch = pending[start:start + EMBED_BATCH]
+            texts = [chunk.embed_text for _, chunk, _ in batch]
             t0 = time.monotonic()
-            vectors = model.embed([chunk.embed_text for _, chunk, _ in batch])
-            result.embed_seconds += time.monotonic() - t0
+            vectors = model.embed(texts)
+            t1 = time.monotonic()
+            sparse = bm25.embed(texts)
+            result.embed_seconds += t1 - t0
+            result.sparse_seconds += time.monotonic() - t1
             points = [
                 ChunkPoint(pid, vector.tolist(), chunk_payload(
                     source=source.name, url=doc["url"], title=doc["title"], text=chunk.text,
                     position=chunk.position, chunk_hash=chunk.hash, doc_hash=doc["content_hash"],
                     fetched_at=_iso(doc["fetched_at"]), changed_at=_iso(doc["changed_at"]),
                     model=model_name,
-                ))
-                for (pid, chunk, doc), vector in zip(batch, vectors)
+                ), sparse=terms)
+                for (pid, chunk, doc), vector, terms in zip(batch, vectors, sparse)
             ]
             write()
             store.upsert(points)

@@ -34,6 +34,23 @@ def article_pages(n: int, offset: int = 0) -> list[tuple[str, bytes, str]]:
     return [(i, gzip.decompress((ARTICLES / "html" / f"{i}.html.gz").read_bytes()), gold[i]["articleBody"]) for i in ids]
 
 
+TEST_UA = "infra-assets-test/0.1 (+https://example.invalid/bot)"
+
+
+@pytest.fixture
+def client():
+    """A polite client with quick retries, as the fetch tests use it."""
+    from infra_assets.fetch import HttpClient
+
+    with HttpClient(TEST_UA, timeout_s=5, retries=2, backoff_s=0.01) as c:
+        yield c
+
+
+def get(client, site, path, **kw):
+    """Fetch `path` from the local `site`, allowed on its own host only."""
+    return client.fetch(site.url + path, allowed_hosts=frozenset({site.host}), **kw)
+
+
 @pytest.fixture
 def site():
     with SiteServer() as server:

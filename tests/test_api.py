@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -89,35 +92,112 @@ def test_search_get_and_post_answer_the_contract(api, indexed):
     assert top["title"] == spec.title and top["source"] == "demo" and top["fetched_at"] and top["changed_at"]
     scores = [h["score"] for h in body["results"]]
     assert scores == sorted(scores, reverse=True)
-    r = requests.post(f"{api.url}/search", json={"query": spec.query, "k": 2, "sources": ["demo"], "min_score": 0.2}, timeout=10)
+    r = requests.post(f"{api.url}/search", json={"query": spec.query, "k": 2, "sources": ["demo"]}, timeout=10)
     assert r.status_code == 200 and r.json()["results"][0]["title"] == spec.title
-    assert all(h["score"] >= 0.2 for h in r.json()["results"])
 
 
-@pytest.mark.parametrize("params", [
-    {"q": ""}, {"q": "   "}, {"q": "x" * 2001}, {"q": "bees", "k": 0}, {"q": "bees", "k": 101},
-    {"q": "bees", "k": "many"}, {"q": "bees", "source": "nope"}, {},
-])
-def test_bad_get_input_is_a_4xx_with_a_detail(api, params):
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_search_modes(api, indexed, mode):
+    spec = indexed[2][3]
+    r = requests.get(f"{api.url}/search", params={"q": spec.query, "k": 3, "mode": mode}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["title"] == spec.title
+    # min_score is a floor on cosines in dense mode (under hybrid, fused scores are ranks).
+    body = {"query": spec.query, "k": 5, "min_score": 0.2, "mode": mode}
+    r = requests.post(f"{api.url}/search", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    if mode == "dense":
+        assert r.json()["results"] and all(h["score"] >= 0.2 for h in r.json()["results"])
+
+
+BAD_GET = {  # id: (query parameters, a word the detail must contain)
+    "empty query": ({"q": ""}, "empty"),
+    "blank query": ({"q": "   "}, "empty"),
+    "2,001 characters": ({"q": "x" * 2001}, "longer"),
+    "10,000 characters": ({"q": "x" * 10_000}, "q"),
+    "missing q": ({}, "q"),
+    "k = 0": ({"q": "bees", "k": 0}, "k"),
+    "k = 101": ({"q": "bees", "k": 101}, "k"),
+    "k = -1": ({"q": "bees", "k": -1}, "k"),
+    "k not a number": ({"q": "bees", "k": "many"}, "k"),
+    "k not an integer": ({"q": "bees", "k": "2.5"}, "k"),
+    "unknown source": ({"q": "bees", "source": "nope"}, "nope"),
+    "min_score not a number": ({"q": "bees", "min_score": "high"}, "min_score"),
+    "min_score NaN": ({"q": "bees", "min_score": "nan"}, "min_score"),
+    "min_score infinite": ({"q": "bees", "min_score": "-inf"}, "min_score"),
+    "unknown mode": ({"q": "bees", "mode": "fuzzy"}, "mode"),
+}
+
+
+@pytest.mark.parametrize("params, word", BAD_GET.values(), ids=BAD_GET.keys())
+def test_bad_get_input_is_a_4xx_with_a_detail(api, params, word):
     r = requests.get(f"{api.url}/search", params=params, timeout=10)
     assert 400 <= r.status_code < 500, (params, r.status_code, r.text)
-    assert isinstance(r.json()["detail"], str) and "Traceback" not in r.text
+    assert r.headers["content-type"].startswith("application/json")
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and word in detail and "Traceback" not in r.text
 
 
-@pytest.mark.parametrize("body", [
-    {"query": ""}, {"query": "bees", "k": 1000}, {"query": "bees", "sources": ["nope"]}, {"k": 3},
-    {"query": 5}, [], "not json",
-])
-def test_bad_post_input_is_a_4xx_with_a_detail(api, body):
-    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+BAD_POST = {  # id: (body: JSON value, or raw bytes sent as application/json; a word the detail must contain)
+    "empty query": ({"query": ""}, "empty"),
+    "blank query": ({"query": " \n "}, "empty"),
+    "2,001 characters": ({"query": "x" * 2001}, "longer"),
+    "missing query": ({"k": 3}, "query"),
+    "query null": ({"query": None}, "query"),
+    "query a number": ({"query": 5}, "query"),
+    "k = 0": ({"query": "bees", "k": 0}, "k"),
+    "k = 1000": ({"query": "bees", "k": 1000}, "k"),
+    "k a string": ({"query": "bees", "k": "5"}, "k"),
+    "k a float": ({"query": "bees", "k": 2.5}, "k"),
+    "k a boolean": ({"query": "bees", "k": True}, "k"),
+    "unknown source": ({"query": "bees", "sources": ["nope"]}, "nope"),
+    "sources a string": ({"query": "bees", "sources": "demo"}, "sources"),
+    "sources of numbers": ({"query": "bees", "sources": [1]}, "sources"),
+    "min_score a string": ({"query": "bees", "min_score": "high"}, "min_score"),
+    "min_score NaN": (b'{"query": "bees", "min_score": NaN}', "min_score"),
+    "unknown field": ({"query": "bees", "q": "bees"}, "q"),
+    "unknown mode": ({"query": "bees", "mode": "fuzzy"}, "mode"),
+    "an array": ([], "body"),
+    "a string": ("bees", "body"),
+    "malformed JSON": (b"not json", "JSON"),
+    "truncated JSON": (b'{"query": "bees", "k": ', "JSON"),
+    "empty body": (b"", "body"),
+}
+
+
+@pytest.mark.parametrize("body, word", BAD_POST.values(), ids=BAD_POST.keys())
+def test_bad_post_input_is_a_4xx_with_a_detail(api, body, word):
+    kwargs = {"data": body, "headers": {"content-type": "application/json"}} if isinstance(body, bytes) else {"json": body}
     r = requests.post(f"{api.url}/search", timeout=10, **kwargs)
     assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
-    assert "detail" in r.json()
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and word in detail and "Traceback" not in r.text
 
 
-def test_oversized_body_is_refused(api):
-    r = requests.post(f"{api.url}/search", data=b"{" + b" " * 100_000 + b"}", headers={"content-type": "application/json"}, timeout=10)
+def test_unknown_paths_and_methods_answer_json(api):
+    r = requests.get(f"{api.url}/nope", timeout=10)
+    assert r.status_code == 404 and r.json()["detail"]
+    r = requests.delete(f"{api.url}/search", timeout=10)
+    assert r.status_code == 405 and r.json()["detail"]
+
+
+def test_oversized_body_is_refused(api, indexed):
+    big = b"{" + b" " * 100_000 + b"}"
+    r = requests.post(f"{api.url}/search", data=big, headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == 413 and "bytes" in r.json()["detail"]
+    # Without a Content-Length (chunked), the cap still holds...
+    chunks = (b" " * 30_000 for _ in range(3))
+    r = requests.post(f"{api.url}/search", data=chunks, headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == 413 and "bytes" in r.json()["detail"]
+    # ...on /mcp too,
+    r = requests.post(f"{api.url}/mcp", data=big, headers={"content-type": "application/json"}, timeout=10)
     assert r.status_code == 413
+    # and a chunked body under the cap reaches the route whole.
+    spec = indexed[2][3]
+    parts = iter([b'{"query": ', json.dumps(spec.query).encode(), b', "k": 2}'])
+    r = requests.post(f"{api.url}/search", data=parts, headers={"content-type": "application/json"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["title"] == spec.title
 
 
 def test_healthz_sources_and_docs(api, indexed):
@@ -132,19 +212,81 @@ def test_healthz_sources_and_docs(api, indexed):
     assert requests.get(f"{api.url}/docs", timeout=10).status_code == 200
 
 
+MCP_LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18"}
+GUARDED = [  # (method, path, request kwargs): every endpoint but /healthz
+    ("GET", "/search", {"params": {"q": "bees"}}),
+    ("POST", "/search", {"json": {"query": "bees"}}),
+    ("GET", "/sources", {}),
+    ("GET", "/docs", {}),
+    ("GET", "/openapi.json", {}),
+    ("POST", "/mcp", {"json": MCP_LIST_TOOLS, "headers": MCP_HEADERS}),
+]
+
+
 def test_api_key_is_enforced(indexed):
     project = indexed[0]
     server = Api(create_app(Searcher(project.data_dir / "serving"), data_dir=project.data_dir,
                             sources_path=project.sources_path, api_key="s3cret"))
     try:
-        assert requests.get(f"{server.url}/search", params={"q": "bees"}, timeout=10).status_code == 401
-        bad = requests.get(f"{server.url}/search", params={"q": "bees"}, headers={"Authorization": "Bearer nope"}, timeout=10)
-        assert bad.status_code == 401 and "s3cret" not in bad.text
-        ok = requests.get(f"{server.url}/search", params={"q": "bees"}, headers={"Authorization": "Bearer s3cret"}, timeout=10)
-        assert ok.status_code == 200
+        for method, path, kwargs in GUARDED:
+            headers = kwargs.pop("headers", {})
+            for supplied in (None, "Bearer nope", "Bearer s3cret2", "Bearer ", "s3cret", "Basic czNjcmV0"):
+                auth = {"Authorization": supplied} if supplied else {}
+                r = requests.request(method, server.url + path, headers={**headers, **auth}, timeout=10, **kwargs)
+                assert r.status_code == 401, (method, path, supplied, r.status_code)
+                assert r.json()["detail"] and r.headers["www-authenticate"] == "Bearer" and "s3cret" not in r.text
+            ok = requests.request(method, server.url + path, headers={**headers, "Authorization": "Bearer s3cret"},
+                                  timeout=10, **kwargs)
+            assert ok.status_code == 200, (method, path, ok.status_code, ok.text)
+            kwargs["headers"] = headers
+        tools = requests.post(f"{server.url}/mcp", json=MCP_LIST_TOOLS, timeout=10,
+                              headers={**MCP_HEADERS, "Authorization": "Bearer s3cret"}).json()
+        assert [t["name"] for t in tools["result"]["tools"]] == ["search_web"]
+        # Liveness stays open: probes carry no key.
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        # The key is also what lets /mcp answer under any host name (no loopback-only Host check).
+        r = requests.post(f"{server.url}/mcp", json=MCP_LIST_TOOLS, timeout=10,
+                          headers={**MCP_HEADERS, "Authorization": "Bearer s3cret", "Host": "search.example.org"})
+        assert r.status_code == 200, r.text
     finally:
         server.stop()
+
+
+def test_without_a_key_mcp_refuses_foreign_host_names(api):
+    """A keyless API is for loopback: a web page that rebinds its own name to 127.0.0.1 is refused."""
+    r = requests.post(f"{api.url}/mcp", json=MCP_LIST_TOOLS, headers={**MCP_HEADERS, "Host": "evil.example:80"}, timeout=10)
+    assert r.status_code == 421
+    r = requests.post(f"{api.url}/mcp", json=MCP_LIST_TOOLS, headers=MCP_HEADERS, timeout=10)
+    assert r.status_code == 200 and r.json()["result"]["tools"]
+
+
+def test_serve_binds_loopback_by_default(indexed):
+    """`infra-assets serve` without --host and without a key listens on 127.0.0.1 only."""
+    import psutil
+
+    project = indexed[0]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "INFRA_ASSETS_API_KEY"}
+    env.update(INFRA_ASSETS_DATA_DIR=str(project.data_dir), INFRA_ASSETS_SOURCES=str(project.sources_path))
+    proc = subprocess.Popen([sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                assert proc.poll() is None, "serve exited"
+                time.sleep(0.2)
+        else:
+            pytest.fail("serve did not answer within 120 s")
+        listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("inet") if c.status == psutil.CONN_LISTEN]
+        assert listening and {a.ip for a in listening} == {"127.0.0.1"} and {a.port for a in listening} == {port}
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def test_a_new_generation_is_swapped_in_under_load(api, indexed):

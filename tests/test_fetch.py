@@ -11,7 +11,9 @@ import pytest
 from infra_assets.demo import SiteServer
 from infra_assets.fetch import HttpClient, HttpResource
 
-UA = "infra-assets-test/0.1 (+https://example.invalid/bot)"
+from .conftest import TEST_UA, get
+
+UA = TEST_UA
 PAGE = "<html><body><p>" + "Tide pools hold anemones and limpets. " * 100 + "</p></body></html>"
 
 
@@ -21,16 +23,6 @@ def site():
         server.set_page("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
         server.set_page("/a.html", PAGE)
         yield server
-
-
-@pytest.fixture
-def client():
-    with HttpClient(UA, timeout_s=5, retries=2, backoff_s=0.01) as c:
-        yield c
-
-
-def get(client, site, path, **kw):
-    return client.fetch(site.url + path, allowed_hosts=frozenset({site.host}), **kw)
 
 
 def test_fetch_then_not_modified_by_etag(site, client):

@@ -206,3 +206,35 @@ def test_server_mode_through_qdrant_client(project, site, monkeypatch):
     assert not (project.data_dir / "qdrant").exists()
     response = project.search(pages[2].query, k=1)
     assert response["results"][0]["title"] == pages[2].title
+
+
+def test_cluster_settings_from_the_sources_file_reach_the_collection(project, site, monkeypatch):
+    """`store:` (shards, replication_factor, write_consistency) is how a cluster creates the
+    collection. qdrant-client's in-process mode accepts these but keeps no record of them (there is
+    one node), so a spy wraps its real `create_collection` to see what a server would receive."""
+    from qdrant_client import QdrantClient
+
+    from infra_assets.store import server
+
+    monkeypatch.setenv("QDRANT_URL", ":memory:")
+    monkeypatch.setattr(server, "_clients", {})  # a fresh in-process "server" for this test
+    calls = []
+    real = QdrantClient.create_collection
+
+    def spy(self, collection_name, **kwargs):
+        calls.append((collection_name, kwargs))
+        return real(self, collection_name, **kwargs)
+
+    monkeypatch.setattr(QdrantClient, "create_collection", spy)
+    from infra_assets.demo import demo_pages, site_files
+
+    pages = demo_pages(3)
+    site.set_pages(site_files(pages, site.url))
+    project.write_sources([{"name": "api", "kind": "json", "url": f"{site.url}/api/items.json", "records": "items",
+                            "id": "id", "title": "title", "text": ["body"], "link": "url"}],
+                          store={"shards": 6, "replication_factor": 2, "write_consistency": 2})
+    assert project.materialize().success
+    (name, kwargs), = calls
+    assert name.startswith("chunks_v") and kwargs["shard_number"] == 6
+    assert kwargs["replication_factor"] == 2 and kwargs["write_consistency_factor"] == 2
+    assert project.search(pages[1].query, k=1)["results"][0]["title"] == pages[1].title

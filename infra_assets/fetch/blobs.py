@@ -13,7 +13,7 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from ..config import settings
+from ..config import NAME_RE, settings
 
 
 def body_hash(body: bytes) -> str:
@@ -28,6 +28,9 @@ class BlobStore:
 
     @classmethod
     def for_source(cls, name: str, data_dir: Path | None = None) -> "BlobStore":
+        # The config already refuses such names; a path must never depend on that alone.
+        if not NAME_RE.match(name):
+            raise ValueError(f"not a source name: {name!r}")
         return cls((data_dir or settings().data_dir) / "blobs" / name)
 
     def path(self, digest: str) -> Path:

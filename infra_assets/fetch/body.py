@@ -77,6 +77,8 @@ def describe_error(exc: BaseException, timeout_s: float, max_redirects: int = 5)
     cause = exc.args[0] if exc.args else None
     if isinstance(cause, urllib3.exceptions.MaxRetryError) and cause.reason is not None:
         cause = cause.reason  # what went wrong on the last attempt
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):  # a NewConnectionError too
+        return f"DNS lookup failed: {_innermost(cause)}"
     if isinstance(
         cause, urllib3.exceptions.NewConnectionError
     ):  # a subclass of ConnectTimeoutError

@@ -19,7 +19,7 @@ import polars as pl
 from ..config import Source
 from .blobs import BlobStore, body_hash
 from .crawl import fetch_many
-from .feed import FeedError, parse_feed
+from .feed import FeedError, read_feed
 from .http import FetchResult, HttpClient
 from .jsonapi import JsonSourceError, parse_records
 from .sitemap import SitemapError, SitemapListing, discover_sitemap, parse_sitemap
@@ -235,7 +235,8 @@ def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: d
                 kept = dict(old)
                 kept.update(outcome="error", fetched_at=now, error="its sitemap could not be read this time")
                 rows.append(kept)
-    collected = Collected(_frame(listing_rows + rows, prev.blobs), listed=len(urls), errors=list(listing.errors),
+    errors = list(listing.errors) + [f"{url}: listed, but {why.replace('_', '-')}" for url, why in listing.refused]
+    collected = Collected(_frame(listing_rows + rows, prev.blobs), listed=len(urls), errors=errors,
                           complete=listing.complete)
     collected.dropped = dict(listing.dropped)
     return collected
@@ -258,10 +259,13 @@ def _collect_feed(source: Source, client: HttpClient, prev: _Previous, now: date
                   progress: Progress | None) -> Collected:
     listing_row, body = _listing(source, client, prev, now)
     try:
-        entries = parse_feed(body, listing_row["final_url"] or source.url)
+        feed = read_feed(body, listing_row["final_url"] or source.url)
     except FeedError as exc:
         raise SourceUnavailable(f"{source.name}: {source.url} is not a usable feed: {exc}") from None
-    entries = [e for e in entries if e.url and source.wants(e.url)][: source.max_pages]
+    errors = [f"{source.url}: {feed.warning}"] if feed.warning else []
+    wanted = [e for e in feed.entries if e.url and source.wants(e.url)]
+    dropped = {"filtered": len(feed.entries) - len(wanted)} if len(wanted) < len(feed.entries) else {}
+    entries = wanted[: source.max_pages]
     if source.follow_links:
         titles = {e.url: e.title for e in entries}
         urls = list(dict.fromkeys(e.url for e in entries))  # off-host links come back "off_host"
@@ -275,7 +279,8 @@ def _collect_feed(source: Source, client: HttpClient, prev: _Previous, now: date
             seen.add(entry.url)
             rows.append(_document_row("document", entry.url, feed_entry_body(entry), "fragment", entry.title, now,
                                       prev.get("document", entry.url)))
-    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows))
+    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows), errors=errors,
+                     dropped=dropped)
 
 
 def _collect_json(source: Source, client: HttpClient, prev: _Previous, now: datetime) -> Collected:
@@ -293,5 +298,8 @@ def _collect_json(source: Source, client: HttpClient, prev: _Previous, now: date
         seen.add(record.url)
         rows.append(_document_row("document", record.url, json_record_body(record), "text",
                                   record.title, now, prev.get("document", record.url)))
-    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows), errors=errors)
+    # Records that could not be mapped are counted and named, never silently missing.
+    dropped = {"invalid_record": len(errors)} if errors else {}
+    return Collected(_frame([listing_row] + rows, prev.blobs), listed=len(rows), errors=errors,
+                     dropped=dropped)
 

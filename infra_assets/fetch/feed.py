@@ -232,5 +232,9 @@ def _digest(*parts: str) -> str:
 
 
 def _one_line(exc: BaseException | None) -> str:
-    text = str(exc) if exc else ""
-    return " ".join(text.split())[:200] or (type(exc).__name__ if exc else "unknown problem")
+    text = " ".join((str(exc) if exc else "").split())
+    # The SAX parser prefixes its position as "<unknown>:LINE:COLUMN: ".
+    where = re.match(r"<unknown>:(\d+):(\d+): (.*)", text)
+    if where:
+        text = f"{where.group(3)} at line {where.group(1)}, column {where.group(2)}"
+    return text[:200] or (type(exc).__name__ if exc else "unknown problem")

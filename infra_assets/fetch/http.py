@@ -10,6 +10,10 @@ Limits, as a user meets them:
   or the server's Retry-After capped at `retry_after_max_s`; then the outcome is `error`.
 - Redirects are followed here, not by requests (at most 5), so each hop is checked against the
   source's hosts and robots.txt before it is requested.
+- Every connection's resolved address is checked (`addresses.py`): private, loopback and
+  link-local addresses only where the source's own hosts are written as such.
+- Requests to a host are spaced by the larger of 1/`max_rps` and the site's robots.txt
+  Crawl-delay (or Request-rate), the latter capped at `CRAWL_DELAY_MAX_S`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from infra_assets.fetch.addresses import BlockedAddress, Resolver, check_name, guarded_pools, permit
 from infra_assets.fetch.body import DeadlinePassed, TooLarge, describe_error, discard, read_capped
 from infra_assets.fetch.robots import Refusal, RobotsAnswer, RobotsCache
 
@@ -35,6 +40,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # RFC 9309 asks crawlers to parse at least 500 KiB of robots.txt; anything past that is ignored.
 ROBOTS_MAX_BYTES = 512 * 1024
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+# A site asking for more than this between requests is paced at this: a source's run must end.
+CRAWL_DELAY_MAX_S = 60.0
 
 # The start of the current attempt, per thread: urllib3 retries inside one `session.get`, and the
 # body deadline must count from the attempt that answered, not from the first try.
@@ -98,21 +105,26 @@ def host_allowed(url: str, allowed_hosts) -> bool:
 
 
 class HostPacer:
-    """Spaces requests to one host at least 1/rate seconds apart, across the client's threads."""
+    """Spaces requests to one host at least `interval` seconds apart, across the client's threads."""
 
     def __init__(self):
-        self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def wait(self, host: str, rate: float | None) -> None:
-        if not rate:
-            return
+    def wait(self, host: str, interval: float) -> None:
+        """Block until `interval` seconds after the host's previous request, then claim the slot."""
         with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next.get(host, 0.0))
-            self._next[host] = slot + 1.0 / rate
+            last = self._last.get(host)
+            slot = now if last is None or interval <= 0 else max(now, last + interval)
+            self._last[host] = slot
         if slot > now:
             time.sleep(slot - now)
+
+    def touch(self, host: str) -> None:
+        """Record a request made outside `wait` (robots.txt), so the next one is spaced from it."""
+        with self._lock:
+            self._last[host] = max(self._last.get(host, 0.0), time.monotonic())
 
 
 class HttpClient:
@@ -128,6 +140,7 @@ class HttpClient:
         backoff_s: float = 0.5,
         retry_after_max_s: int = 60,
         pool_size: int = 16,
+        resolver: Resolver | None = None,
     ):
         if not user_agent or not user_agent.strip():
             raise ValueError("an identifying User-Agent is required")
@@ -154,10 +167,13 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = self.user_agent
         self.session.max_redirects = MAX_REDIRECTS  # only robots.txt lets requests follow redirects
+        # Every connection checks the address it connects to (see addresses.py).
+        adapter.poolmanager.pool_classes_by_scheme = guarded_pools(resolver)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._robots = RobotsCache(self.user_agent, self._ask_robots)
         self._pacer = HostPacer()
+        self._resolver = resolver
 
     def close(self) -> None:
         self.session.close()
@@ -184,7 +200,14 @@ class HttpClient:
     ) -> FetchResult:
         """GET `url` politely, conditionally when given validators; never raises for web trouble.
 
-        `max_rps` caps the requests per second to the URL's host from this client."""
+        `max_rps` caps the requests per second to the URL's host from this client; the site's
+        robots.txt Crawl-delay spaces them further when it asks for more."""
+        with permit(allowed_hosts):
+            return self._fetch(url, allowed_hosts, etag, last_modified, timeout_s, max_bytes,
+                               robots, max_rps)
+
+    def _fetch(self, url, allowed_hosts, etag, last_modified, timeout_s, max_bytes, robots,
+               max_rps) -> FetchResult:
         started = time.monotonic()
         timeout = float(timeout_s if timeout_s is not None else self.timeout_s)
         cap = int(max_bytes if max_bytes is not None else self.max_bytes)
@@ -219,11 +242,16 @@ class HttpClient:
             refusal = self._robots.check(current) if robots else None
             if refusal:
                 return result(refusal.outcome, error=refusal.reason)
-            self._pacer.wait(normalize_host(parts.netloc, parts.scheme), max_rps)
+            interval = 1.0 / max_rps if max_rps else 0.0
+            if robots:
+                interval = max(interval, min(self._robots.delay(current) or 0.0, CRAWL_DELAY_MAX_S))
+            self._pacer.wait(normalize_host(parts.netloc, parts.scheme), interval)
             try:
                 outcome = self._exchange(current, headers, timeout, cap)
             except requests.RequestException as exc:
                 return result("error", error=describe_error(exc, timeout, MAX_REDIRECTS))
+            except BlockedAddress as exc:
+                return result("off_host", error=str(exc))
             resp, body, failure = outcome
             status = resp.status_code
             if status in REDIRECT_STATUSES:
@@ -246,6 +274,9 @@ class HttpClient:
                 return result("error", error=failure, nbytes=len(body or b""), **kw)
             if 200 <= status < 300:
                 return result("fetched", body=body, nbytes=len(body), **kw)
+            if status == 304 and not headers:
+                # Nothing was asked conditionally, so there is no copy of ours this confirms.
+                return result("error", error="HTTP 304 Not Modified to a request without validators", **kw)
             if status == 304:
                 kw["etag"] = kw["etag"] or etag
                 kw["last_modified"] = kw["last_modified"] or last_modified
@@ -258,8 +289,15 @@ class HttpClient:
             return result("error", error=detail, **kw)
         return result("error", error=f"more than {MAX_REDIRECTS} redirects")
 
+    def _check_proxied(self, url: str) -> None:
+        """Through a proxy, our connections go to the proxy: check the target's address here."""
+        proxies = self.session.merge_environment_settings(url, {}, None, None, None)["proxies"]
+        if requests.utils.select_proxy(url, proxies):
+            check_name(url, self._resolver)
+
     def _exchange(self, url: str, headers: dict, timeout: float, cap: int):
         """One hop: (response, body, failure). Only 2xx responses carry a body."""
+        self._check_proxied(url)
         _attempt.started = time.monotonic()
         resp = self.session.get(
             url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
@@ -290,18 +328,28 @@ class HttpClient:
 
     # ----------------------------------------------------------------- robots.txt
 
-    def robots_allows(self, url: str) -> bool:
+    def robots_allows(self, url: str, allowed_hosts: frozenset[str] | None = None) -> bool:
         """Whether robots.txt of the URL's site lets our user agent fetch it now (RFC 9309)."""
-        return self._robots.check(url) is None
+        return self.robots_refusal(url, allowed_hosts) is None
 
-    def robots_refusal(self, url: str) -> Refusal | None:
-        """Why robots.txt stops us fetching `url` (`disallowed`, or an `error` reading it)."""
-        return self._robots.check(url)
+    def robots_refusal(self, url: str, allowed_hosts: frozenset[str] | None = None) -> Refusal | None:
+        """Why robots.txt stops us fetching `url` (`disallowed`, or an `error` reading it).
+
+        `allowed_hosts` are the source's hosts (by default the URL's own), for the address check."""
+        try:
+            own = {urlsplit(url).netloc}
+        except ValueError:
+            own = set()
+        with permit(allowed_hosts if allowed_hosts is not None else own):
+            return self._robots.check(url)
 
     def _ask_robots(self, robots_url: str) -> RobotsAnswer:
         # requests follows robots.txt redirects itself (up to five, as RFC 9309 asks).
         _attempt.started = time.monotonic()
+        parts = urlsplit(robots_url)
+        self._pacer.touch(normalize_host(parts.netloc, parts.scheme))
         try:
+            self._check_proxied(robots_url)
             resp = self.session.get(
                 robots_url, timeout=(self.timeout_s, self.timeout_s), stream=True
             )
@@ -317,6 +365,8 @@ class HttpClient:
             return RobotsAnswer(None, error=describe_error(exc, self.timeout_s, MAX_REDIRECTS))
         except DeadlinePassed:
             return RobotsAnswer(None, error=f"not complete within {self.timeout_s:g} s")
+        except BlockedAddress as exc:
+            return RobotsAnswer(None, error=str(exc), blocked=True)
 
 
 class HttpResource(dg.ConfigurableResource):

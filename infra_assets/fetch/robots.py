@@ -17,6 +17,7 @@ class RobotsAnswer:
     status: int | None
     body: bytes | None = None
     error: str | None = None
+    blocked: bool = False  # the address check refused the connection
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,33 @@ class RobotsCache:
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def check(self, url: str) -> Refusal | None:
-        """None when our user agent may fetch `url`, else the refusal to report."""
+    def _rules(self, url: str) -> tuple[Protego | None, Refusal | None]:
         parts = urlsplit(url)
-        if parts.path == "/robots.txt":
-            return None
         origin = f"{parts.scheme}://{parts.netloc.lower()}"
         with self._lock:
             lock = self._locks.setdefault(origin, threading.Lock())
         with lock:  # one request for robots.txt per site, however many workers ask at once
             if origin not in self._sites:
                 self._sites[origin] = interpret(self._load(origin + "/robots.txt"))
-        rules, blanket = self._sites[origin]
+        return self._sites[origin]
+
+    def delay(self, url: str) -> float | None:
+        """Seconds the site asks between our requests (Crawl-delay, or Request-rate), if any."""
+        rules, _ = self._rules(url)
+        if rules is None:
+            return None
+        asked = [rules.crawl_delay(self.user_agent) or 0.0]
+        rate = rules.request_rate(self.user_agent)
+        if rate is not None and rate.requests:
+            asked.append(rate.seconds / rate.requests)
+        return max(asked) or None
+
+    def check(self, url: str) -> Refusal | None:
+        """None when our user agent may fetch `url`, else the refusal to report."""
+        parts = urlsplit(url)
+        if parts.path == "/robots.txt":
+            return None
+        rules, blanket = self._rules(url)
         if rules is None:
             return blanket
         if rules.can_fetch(url, self.user_agent):
@@ -66,6 +82,8 @@ def interpret(answer: RobotsAnswer) -> tuple[Protego | None, Refusal | None]:
     # 4xx means "no rules here", except 429: a request to slow down does not open the site.
     if status is not None and 400 <= status < 500 and status != 429:
         return None, None
+    if answer.blocked:  # the site's address is one this source may not reach: nothing will be
+        return None, Refusal("off_host", f"robots.txt not fetched: {answer.error}")
     # Unreachable or 5xx: RFC 9309 says fetch nothing. It is reported as an error, not "disallowed",
     # because the site did not say no; it failed, and what we already hold stays.
     why = f"answered HTTP {status}" if status is not None else f"unreachable ({answer.error})"

@@ -24,6 +24,7 @@ from infra_assets.fetch.http import FetchResult, HttpClient, host_allowed
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the protocol's own limit on an uncompressed sitemap
 MAX_DEPTH = 4  # index → index → ... nesting we follow before calling it a mistake
 MAX_FILES = 1000
+MAX_REFUSED_SAMPLE = 20  # listed URLs refused, named in the run's problems
 SITEMAP_NAMESPACES = {
     "",
     "http://www.sitemaps.org/schemas/sitemap/0.9",
@@ -158,6 +159,7 @@ class SitemapListing:
     truncated: bool = False  # max_pages cut the list short
     files: dict[str, tuple[list[SitemapEntry], list[str]]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)  # reason → URLs left out
+    refused: list[tuple[str, str]] = field(default_factory=list)  # a sample: (URL, why), not filters
 
     @property
     def unchanged(self) -> bool:
@@ -179,8 +181,10 @@ def discover_sitemap(
     seen_files: set[str] = set()
     seen_urls: set[str] = set()
 
-    def drop(reason: str) -> None:
+    def drop(reason: str, url: str | None = None) -> None:
         listing.dropped[reason] = listing.dropped.get(reason, 0) + 1
+        if reason in ("malformed", "off_host", "disallowed") and len(listing.refused) < MAX_REFUSED_SAMPLE:
+            listing.refused.append((url or "?", reason))
 
     def visit(url: str, depth: int, parent: str | None) -> bool:
         """Read one sitemap file; False once max_pages is reached (stop everything)."""
@@ -225,17 +229,17 @@ def discover_sitemap(
             page = _absolute(base, loc)
             refusal = None
             if page is None:
-                drop("malformed")
+                drop("malformed", loc[:200])
             elif page in seen_urls:
                 drop("duplicate")
             elif not host_allowed(page, source.hosts):
-                drop("off_host")
+                drop("off_host", page)
             elif not source.wants(page):
                 drop("filtered")
-            elif (refusal := client.robots_refusal(page)) and refusal.outcome == "disallowed":
+            elif (refusal := client.robots_refusal(page, source.hosts)) and refusal.outcome == "disallowed":
                 # Only the site's rules remove a page; a robots.txt we failed to read must not,
                 # or every page would look deleted. Those pages stay and their fetch reports it.
-                drop("disallowed")
+                drop("disallowed", page)
             elif len(listing.urls) >= source.max_pages:
                 listing.truncated = True
                 return False

@@ -3,14 +3,20 @@
 Layout under `INFRA_ASSETS_DATA_DIR/serving/`:
 - `shards/<collection>-v<N>/`: a read-only copy of the embedded writer at store version N
   (shared by every generation published while the store did not change);
-- `generations/<version>/`: `manifest.json` (what, when, how many) and `docs.parquet` (each
+- `generations/<version>/`: `manifest.json` (what, when, how many; `sparse` names the BM25
+  vector the copied shard carries, so searchers know hybrid is possible) and `docs.parquet` (each
   document's title, fetched_at and changed_at, so results carry current timestamps);
 - `CURRENT`: the version being served, replaced atomically (`os.replace`).
 Readers never see a half-written generation: a generation is complete before CURRENT names it.
+
+Cleanup keeps the current and the previous generation, and never deletes a shard that a reader
+still has open: readers (and a publisher, until CURRENT names its new shard) hold a shared
+`flock` on the shard's `.readers` file, which the kernel drops when they close it or die.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -19,14 +25,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from ..embedding import ModelInfo
 from ..store import EdgeStore, StoreLocation, bump_store_version, collection_name, read_store_version
+from ..store.payload import SPARSE
 
-KEEP_GENERATIONS = 3
-GRACE_S = 300  # readers may still be finishing queries on a just-replaced generation
+KEEP_GENERATIONS = 2  # the current one and the one before it
+GRACE_S = 300  # a `.partial` copy younger than this may still be being written
+SHARD_GRACE_S = 60  # an unreferenced, unheld shard this young may be a publish in progress
+READERS_LOCK = ".readers"
 DOCS_COLUMNS = ["url", "source", "title", "fetched_at", "changed_at"]
 
 
@@ -100,11 +110,12 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
                 and sorted(current.get("sources", {})) == sorted(sources))
 
     removed: list[str] = []
+    hold: BinaryIO | None = None
     if location.mode == "server":
         from ..store.server import ServerStore, client_for
 
         store = ServerStore(client_for(location.url, location.api_key), collection)
-        store.ensure(model.dim)
+        store.ensure(model.dim, **dict(location.collection_params))
         removed = [s for s in store.sources() if s not in sources]
         for name in removed:
             store.delete_source(name)
@@ -112,7 +123,7 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
         state = json.dumps(counts, sort_keys=True)
         if unchanged(state):
             return {**current, "published": False, "removed_sources": removed, "removed_generations": 0}
-        manifest.update(url=location.url, points=store.count(), state=state)
+        manifest.update(url=location.url, points=store.count(), state=state, sparse=_sparse(store))
     else:
         with EdgeStore.open_writer(location.qdrant_dir / collection, model.dim) as store:
             removed = [s for s in store.sources() if s not in sources]
@@ -127,8 +138,10 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
             shard_dir = paths.shards / shard_name
             copied = not (shard_dir / "edge_config.json").exists()
             points = store.snapshot_to(shard_dir) if copied else store.count()
+            hold = hold_shard(shard_dir)  # until CURRENT names it, nothing else refers to it
             counts = {name: store.count(name) for name in sources}
-        manifest.update(points=points, copied=copied, state=state, shard=shard_name)
+            sparse = _sparse(store)
+        manifest.update(points=points, copied=copied, state=state, shard=shard_name, sparse=sparse)
 
     version = _new_version()
     manifest["version"] = version
@@ -146,7 +159,14 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, gen_dir)
     _write_atomic(paths.current, version)
+    if hold is not None:
+        hold.close()
     return {**manifest, "published": True, "removed_sources": removed, "removed_generations": cleanup(root)}
+
+
+def _sparse(store) -> str | None:
+    """The sparse vector searchers may use (`hybrid` and `sparse` modes), if the store has it."""
+    return SPARSE if store.has_sparse() else None
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -155,20 +175,52 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def cleanup(root: Path, keep: int = KEEP_GENERATIONS, grace_s: float = GRACE_S) -> int:
-    """Remove old generations (past the newest `keep` and the grace period) and unused shards."""
+def hold_shard(shard_dir: Path) -> BinaryIO | None:
+    """A shared lock on a shard for as long as the returned file stays open: `cleanup` never
+    deletes a shard someone holds. None where the folder is read-only (then only the
+    retention of `KEEP_GENERATIONS` protects the reader)."""
+    try:
+        fd = os.open(shard_dir / READERS_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    hold = os.fdopen(fd, "rb")
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return hold
+
+
+def _held(shard_dir: Path) -> bool:
+    try:
+        fd = os.open(shard_dir / READERS_LOCK, os.O_RDONLY)
+    except OSError:  # never opened by a reader that could lock it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def cleanup(root: Path, keep: int = KEEP_GENERATIONS, shard_grace_s: float = SHARD_GRACE_S) -> int:
+    """Remove generations older than the newest `keep` (never CURRENT) and the shards that no
+    remaining generation uses and no reader holds. Returns the generations removed.
+
+    Generation folders are read only when a reader opens them (milliseconds after reading
+    CURRENT), so they go at once; shards go once their last reader closed them.
+    """
     paths = ServingPaths(root)
     current = paths.current.read_text().strip() if paths.current.exists() else None
     gens = sorted((p for p in paths.generations.iterdir() if p.is_dir() and not p.name.endswith(".partial")),
                   key=lambda p: p.name)
     now = time.time()
     removed = 0
-    for old in gens[:-keep]:
-        if old.name != current and now - old.stat().st_mtime > grace_s:
+    for old in gens[:-keep] if keep else gens:
+        if old.name != current:
             shutil.rmtree(old, ignore_errors=True)
             removed += 1
-    for partial in paths.generations.glob("*.partial"):
-        if now - partial.stat().st_mtime > grace_s:
+    for partial in list(paths.generations.glob("*.partial")) + list(paths.shards.glob("*.partial")):
+        if now - partial.stat().st_mtime > GRACE_S:
             shutil.rmtree(partial, ignore_errors=True)
     in_use = set()
     for gen in paths.generations.iterdir():
@@ -178,6 +230,8 @@ def cleanup(root: Path, keep: int = KEEP_GENERATIONS, grace_s: float = GRACE_S) 
             continue
     if paths.shards.exists():
         for shard in paths.shards.iterdir():
-            if shard.name not in in_use and now - shard.stat().st_mtime > grace_s:
-                shutil.rmtree(shard, ignore_errors=True)
+            if (shard.name in in_use or shard.name.endswith(".partial") or _held(shard)
+                    or now - shard.stat().st_mtime < shard_grace_s):
+                continue
+            shutil.rmtree(shard, ignore_errors=True)
     return removed

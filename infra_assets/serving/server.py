@@ -21,8 +21,11 @@ def make_server(host: str = "127.0.0.1", port: int = 8000) -> uvicorn.Server:
     from .api import create_app
 
     _check_bind(host)
+    # httptools and uvloop (pinned): measured side by side on /search (repeated query, 16
+    # connections, wrk): 1,715 and 2,027 req/s against 1,425 and 1,773 with h11 and asyncio.
+    # "auto" takes uvloop where it installs (not on Windows) and asyncio elsewhere.
     config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning", access_log=False,
-                            limit_concurrency=512, timeout_keep_alive=30)
+                            limit_concurrency=512, timeout_keep_alive=30, http="httptools", loop="auto")
     return uvicorn.Server(config)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Union
 
@@ -15,7 +17,8 @@ import dagster as dg
 from ..config import settings
 from ..embedding import ModelInfo
 from .edge import EdgeReader, EdgeStore
-from .payload import ChunkPoint, Hit, StoredChunk, chunk_payload, collection_name
+from .fusion import DEFAULT_FUSION, FusionParams
+from .payload import DENSE, SPARSE, ChunkPoint, Hit, Sparse, StoredChunk, chunk_payload, collection_name
 
 if TYPE_CHECKING:
     from .server import ServerStore
@@ -32,8 +35,8 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 __all__ = [
-    "ChunkPoint", "EdgeReader", "EdgeStore", "Hit", "ServerStore", "Store", "StoreResource",
-    "StoredChunk", "chunk_payload", "collection_name",
+    "DEFAULT_FUSION", "DENSE", "SPARSE", "ChunkPoint", "EdgeReader", "EdgeStore", "FusionParams", "Hit",
+    "ServerStore", "Sparse", "Store", "StoreResource", "StoredChunk", "chunk_payload", "collection_name",
 ]
 
 
@@ -42,7 +45,8 @@ class StoreLocation:
     mode: str  # "embedded" | "server"
     qdrant_dir: Path
     url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    collection_params: tuple[tuple[str, int], ...] = ()  # server mode: shard_number, replication_factor, ...
 
     def describe(self) -> str:
         """For logs and metadata: never includes the API key."""
@@ -55,13 +59,20 @@ class StoreResource(dg.ConfigurableResource):
     qdrant_url: str | None = None  # None: QDRANT_URL from the environment at run time
     qdrant_api_key: str | None = None
     data_dir: str | None = None
+    # How a server or cluster creates the collection (the sources file's `store:` section).
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
 
     def location(self) -> StoreLocation:
         env = settings()
         data_dir = Path(self.data_dir) if self.data_dir else env.data_dir
         url = self.qdrant_url or env.qdrant_url
         if url:
-            return StoreLocation("server", data_dir / "qdrant", url, self.qdrant_api_key or env.qdrant_api_key)
+            params = tuple((k, v) for k, v in (("shard_number", self.shard_number),
+                                                ("replication_factor", self.replication_factor),
+                                                ("write_consistency_factor", self.write_consistency_factor)) if v)
+            return StoreLocation("server", data_dir / "qdrant", url, self.qdrant_api_key or env.qdrant_api_key, params)
         return StoreLocation("embedded", data_dir / "qdrant")
 
     @contextmanager
@@ -73,11 +84,33 @@ class StoreResource(dg.ConfigurableResource):
             from .server import ServerStore, client_for
 
             store = ServerStore(client_for(loc.url, loc.api_key), collection)
-            store.ensure(model.dim)
+            store.ensure(model.dim, **dict(loc.collection_params))
             yield store
             return
         with EdgeStore.open_writer(loc.qdrant_dir / collection, model.dim) as store:
+            drop_superseded(loc.qdrant_dir, collection)
             yield store
+
+
+def drop_superseded(qdrant_dir: Path, collection: str) -> list[str]:
+    """Delete embedded collections of the same model under an older schema.
+
+    A schema change builds a new collection from scratch (never a mix of old and new points);
+    the old one is then dead weight. Published generations are copies, so the API keeps
+    serving the last old-schema generation until the new one is published.
+    """
+    match = re.fullmatch(r"chunks_v(\d+)_(.+)", collection)
+    if not match:
+        return []
+    dropped = []
+    for old in qdrant_dir.glob(f"chunks_v*_{match[2]}"):
+        version = re.fullmatch(rf"chunks_v(\d+)_{re.escape(match[2])}", old.name)
+        if old.is_dir() and version and int(version[1]) < int(match[1]):
+            shutil.rmtree(old, ignore_errors=True)
+            for suffix in (".version", ".lock"):
+                old.with_name(old.name + suffix).unlink(missing_ok=True)
+            dropped.append(old.name)
+    return dropped
 
 
 def store_version_path(qdrant_dir: Path, collection: str) -> Path:

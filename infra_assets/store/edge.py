@@ -23,9 +23,10 @@ from typing import Iterator, Sequence
 
 import qdrant_edge as qe
 
-from .payload import INDEXED_KEYWORDS, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .fusion import DEFAULT_FUSION, FusionParams
+from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, Sparse, StoredChunk,
+                      stored_chunk)
 
-DENSE = "dense"
 SCROLL_PAGE = 2048
 UPSERT_BATCH = 256
 
@@ -45,16 +46,30 @@ class _EdgeBase:
     def count(self, source: str | None = None) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=_source_filter([source] if source else None)))
 
-    def search(self, vector: Sequence[float], k: int, sources: Sequence[str] | None = None,
-               min_score: float | None = None, hnsw_ef: int | None = None) -> list[Hit]:
-        request = qe.QueryRequest(
-            limit=k,
-            query=qe.Query.Nearest(list(map(float, vector)), using=DENSE),
-            filter=_source_filter(sources),
-            with_payload=True,
-            score_threshold=min_score,
-            params=qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
-        )
+    def search(self, vector: Sequence[float] | None, k: int, sources: Sequence[str] | None = None,
+               min_score: float | None = None, hnsw_ef: int | None = None, *,
+               sparse: Sparse | None = None, fusion: FusionParams = DEFAULT_FUSION) -> list[Hit]:
+        """Dense (`vector`), BM25 (`sparse`) or, given both, hybrid: two prefetches fused (`fusion`).
+
+        `min_score` bounds the cosine of dense candidates, or the BM25 score when only `sparse`
+        is given; fused scores have no fixed scale, so under hybrid it filters the dense prefetch only.
+        """
+        filt = _source_filter(sources)
+        params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        dense = qe.Query.Nearest(list(map(float, vector)), using=DENSE) if vector is not None else None
+        bm25 = qe.Query.Nearest(qe.SparseVector(*sparse), using=SPARSE) if sparse is not None else None
+        if dense is not None and bm25 is not None:
+            depth = fusion.prefetch_limit(k)
+            request = qe.QueryRequest(
+                limit=k, filter=filt, with_payload=True,
+                prefetches=[qe.Prefetch(depth, dense, params=params, filter=filt, score_threshold=min_score),
+                            qe.Prefetch(depth, bm25, filter=filt)],
+                query=(qe.Fusion.Dbsf() if fusion.method == "dbsf"
+                       else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())),
+            )
+        else:
+            request = qe.QueryRequest(limit=k, query=dense or bm25, filter=filt, with_payload=True,
+                                      score_threshold=min_score, params=params)
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._shard.query(request)]
 
     def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
@@ -75,6 +90,11 @@ class _EdgeBase:
         """Points per source, from the payload index (no scan)."""
         response = self._shard.facet(qe.FacetRequest(key="source", limit=100_000, exact=True))
         return {str(hit.value): int(hit.count) for hit in response.hits if hit.count}
+
+    def has_sparse(self) -> bool:
+        """Whether the shard was created with the BM25 vector (stores before schema 2 were not)."""
+        config = json.loads((self.path / "edge_config.json").read_text())
+        return SPARSE in (config.get("sparse_vectors") or {})
 
     def close(self) -> None:
         if self._shard is not None:
@@ -110,7 +130,7 @@ class EdgeStore(_EdgeBase):
         for start in range(0, len(points), UPSERT_BATCH):
             batch = points[start:start + UPSERT_BATCH]
             self._shard.update(qe.UpdateOperation.upsert_points(
-                [qe.Point(p.id, {DENSE: p.vector}, p.payload) for p in batch]
+                [qe.Point(p.id, _vectors(p), p.payload) for p in batch]
             ))
 
     def set_payload(self, point_id: str, payload: dict) -> None:
@@ -159,7 +179,16 @@ class EdgeReader(_EdgeBase):
 
 
 def _config(dim: int) -> qe.EdgeConfig:
-    return qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)})
+    # IDF is the store's: it stays right as points come and go, with no corpus statistics to keep.
+    return qe.EdgeConfig(vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)})
+
+
+def _vectors(point: ChunkPoint) -> dict:
+    vectors: dict = {DENSE: point.vector}
+    if point.sparse is not None:
+        vectors[SPARSE] = qe.SparseVector(*point.sparse)
+    return vectors
 
 
 @contextmanager

@@ -9,16 +9,23 @@ from typing import Any
 INDEXED_KEYWORDS = ("source", "url")
 # Fields read back when diffing a source against the store (small: no text, no vectors).
 STATE_FIELDS = ["url", "doc_hash", "chunk"]
-SCHEMA_VERSION = 1  # bump when the point layout changes: a new collection is built
+# Bump when the point layout changes: a new collection is built from scratch, never mixed.
+# 2: the "bm25" sparse vector beside the dense one.
+SCHEMA_VERSION = 2
+DENSE = "dense"  # the dense vector's name (cosine)
+SPARSE = "bm25"  # the BM25 sparse vector's name (the store applies IDF)
+
+Sparse = tuple[list[int], list[float]]  # (indices, values)
 
 
 @dataclass(frozen=True)
 class ChunkPoint:
-    """A chunk to store: its derived ID, its dense vector and its payload."""
+    """A chunk to store: its derived ID, its dense vector, payload and BM25 sparse vector."""
 
     id: str
     vector: list[float]
     payload: dict[str, Any]
+    sparse: Sparse | None = None
 
 
 @dataclass(frozen=True)

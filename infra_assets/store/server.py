@@ -13,9 +13,10 @@ from typing import Iterator, Sequence
 
 from qdrant_client import QdrantClient, models
 
-from .payload import INDEXED_KEYWORDS, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .fusion import DEFAULT_FUSION, FusionParams
+from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, Sparse, StoredChunk,
+                      stored_chunk)
 
-DENSE = "dense"
 SCROLL_PAGE = 2048
 UPSERT_BATCH = 256
 
@@ -49,11 +50,14 @@ class ServerStore:
         self.client = client
         self.collection = collection
 
-    def ensure(self, dim: int) -> None:
+    def ensure(self, dim: int, **cluster: int) -> None:
+        """Create the collection if missing; `cluster` carries shard_number, replication_factor
+        and write_consistency_factor from the sources file's `store:` section."""
         if not self.client.collection_exists(self.collection):
             self.client.create_collection(
-                self.collection,
+                self.collection, **cluster,
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
             for field in INDEXED_KEYWORDS:
                 self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
@@ -66,18 +70,31 @@ class ServerStore:
             return 0
         return self.client.count(self.collection, count_filter=_source_filter([source] if source else None), exact=True).count
 
-    def search(self, vector: Sequence[float], k: int, sources: Sequence[str] | None = None,
-               min_score: float | None = None, hnsw_ef: int | None = None) -> list[Hit]:
-        response = self.client.query_points(
-            self.collection,
-            query=list(map(float, vector)),
-            using=DENSE,
-            limit=k,
-            query_filter=_source_filter(sources),
-            with_payload=True,
-            score_threshold=min_score,
-            search_params=models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None,
-        )
+    def search(self, vector: Sequence[float] | None, k: int, sources: Sequence[str] | None = None,
+               min_score: float | None = None, hnsw_ef: int | None = None, *,
+               sparse: Sparse | None = None, fusion: FusionParams = DEFAULT_FUSION) -> list[Hit]:
+        """As `EdgeStore.search`: dense, BM25, or both: two prefetches fused by the store."""
+        filt = _source_filter(sources)
+        params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+        bm25 = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse is not None else None
+        if vector is not None and bm25 is not None:
+            depth = fusion.prefetch_limit(k)
+            response = self.client.query_points(
+                self.collection, limit=k, query_filter=filt, with_payload=True,
+                prefetch=[
+                    models.Prefetch(query=list(map(float, vector)), using=DENSE, limit=depth, filter=filt,
+                                    params=params, score_threshold=min_score),
+                    models.Prefetch(query=bm25, using=SPARSE, limit=depth, filter=filt),
+                ],
+                query=(models.FusionQuery(fusion=models.Fusion.DBSF) if fusion.method == "dbsf"
+                       else models.RrfQuery(rrf=models.Rrf(k=fusion.rrf_k, weights=fusion.weights()))),
+            )
+        else:
+            response = self.client.query_points(
+                self.collection, query=list(map(float, vector)) if vector is not None else bm25,
+                using=DENSE if vector is not None else SPARSE, limit=k, query_filter=filt,
+                with_payload=True, score_threshold=min_score, search_params=params,
+            )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 
     def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
@@ -107,7 +124,7 @@ class ServerStore:
         for start in range(0, len(points), UPSERT_BATCH):
             batch = points[start:start + UPSERT_BATCH]
             self.client.upsert(self.collection, wait=True, points=[
-                models.PointStruct(id=p.id, vector={DENSE: p.vector}, payload=p.payload) for p in batch
+                models.PointStruct(id=p.id, vector=_vectors(p), payload=p.payload) for p in batch
             ])
 
     def set_payload(self, point_id: str, payload: dict) -> None:
@@ -129,5 +146,15 @@ class ServerStore:
         params = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
         return int(params.size) if params is not None else None
 
+    def has_sparse(self) -> bool:
+        return SPARSE in (self.client.get_collection(self.collection).config.params.sparse_vectors or {})
+
     def close(self) -> None:
         """Clients are shared per process; nothing to release per use."""
+
+
+def _vectors(point: ChunkPoint) -> dict:
+    vectors: dict = {DENSE: point.vector}
+    if point.sparse is not None:
+        vectors[SPARSE] = models.SparseVector(indices=point.sparse[0], values=point.sparse[1])
+    return vectors

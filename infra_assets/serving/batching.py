@@ -1,0 +1,234 @@
+"""Query embeddings for the serving path: an LRU cache in front of micro-batched model calls.
+
+Embedding the query is nearly all of a distinct search's CPU time (py-spy on the API under
+load: ~95% in onnxruntime). A call costs ~5.7 ms plus ~0.5 ms per token (one thread, this
+machine), so several short queries in one call share the fixed part. The API answers in
+FastAPI's thread pool, so batching is done with threads, no event loop or extra worker:
+
+- a caller that finds fewer than `parallel` batches running becomes a *leader*: when others
+  are about (another batch running or callers queued), it waits `window_s` for more to queue,
+  takes the queue (up to `max_batch`), embeds it, hands every caller its row and promotes the
+  next queued caller, if any, to lead the next batch;
+- the others (*followers*) sleep on their own event until their row arrives or they are
+  promoted. While batches run, new arrivals queue, so under load batches form by themselves,
+  and a lone query pays no window at all.
+
+`parallel` batches run at once, one per core, each in a one-thread onnxruntime session
+(`QUERY_THREADS`). A batch is padded to its longest text, so it is cut into calls of similar
+lengths (`length_groups`). Vectors are cached by (model, text): repeated queries skip the
+model. A text the model fails on fails its own caller only (the batch is retried one by one).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import numpy as np
+
+CACHE_SIZE = 8192  # 8,192 × 384 float32 ≈ 12 MB
+MAX_BATCH = 32
+WINDOW_S = 0.001
+# Batches run at once, each in a one-thread onnxruntime session (`QUERY_THREADS`): measured on
+# the 2-core machine with 16 concurrent callers, one batch per core gave 70-76 queries/s where
+# one batch at a time over both cores gave 41-42 (the thread pool stalls whenever the machine is
+# busy, and a lone 16-token query ran 8.7 ms on one thread vs 13-15 ms on two).
+PARALLEL = max(1, min(4, os.cpu_count() or 1))
+QUERY_THREADS = 1
+# Not done: giving a query that is alone to a two-thread session. A lone 21-token query ran
+# 5.0 vs 8.4 ms bare with a core free, but through the API (bench/serving.py, alternated) p50
+# went 13.9/12.0 → 11.8/11.3 ms while p99 went 23.5/18.9 → 50/52 ms (onnxruntime's spinning
+# thread pool stalls whenever the shared machine is busy).
+
+
+# One model call costs about as much as this many tokens more (measured, one-thread session:
+# ~5.7 ms + ~0.53 ms per token, batch × longest text, on the 2-core machine under load).
+CALL_COST_TOKENS = 11
+
+
+def _tokens(text: str) -> int:
+    return len(text) // 4 + 2  # wordpieces, roughly: ~4 characters each, plus [CLS] and [SEP]
+
+
+def length_groups(texts: list[str]) -> list[list[str]]:
+    """Split a batch into model calls of similar lengths.
+
+    A batch is padded to its longest text, so one 60-token query in a call of 16 short ones
+    would cost more than it saves. Sorted by length, the cut minimising (calls × the fixed
+    cost + Σ size × longest) is found exactly by dynamic programming (n ≤ `MAX_BATCH`).
+    """
+    texts = sorted(texts, key=len)
+    sizes = [_tokens(t) for t in texts]
+    best = [0.0] + [float("inf")] * len(texts)
+    start = [0] * (len(texts) + 1)
+    for j in range(1, len(texts) + 1):
+        for i in range(j):
+            cost = best[i] + CALL_COST_TOKENS + (j - i) * sizes[j - 1]
+            if cost < best[j]:
+                best[j], start[j] = cost, i
+    groups, j = [], len(texts)
+    while j:
+        groups.append(texts[start[j]:j])
+        j = start[j]
+    return groups[::-1]
+
+
+class _Model(Protocol):
+    info: object
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+
+class _Waiter:
+    __slots__ = ("text", "event", "vector", "error", "done", "slots")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.event = threading.Event()  # set when done, or when handed a batch slot
+        self.vector: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.slots = 0  # batch slots handed to this caller, each to be used by one `_run_batch`
+
+
+class _Lane:
+    """The queue, the number of batches running, and the texts they are embedding, for one model."""
+
+    def __init__(self) -> None:
+        self.queue: list[_Waiter] = []
+        self.leaders = 0
+        # text → callers waiting for a batch already embedding it (they ride along, so the same
+        # text is never in two running batches)
+        self.running: dict[str, list[_Waiter]] = {}
+
+
+class QueryEmbedder:
+    """Thread-safe query vectors: cached, and batched across concurrent callers."""
+
+    def __init__(self, *, cache_size: int = CACHE_SIZE, max_batch: int = MAX_BATCH,
+                 window_s: float = WINDOW_S, parallel: int = PARALLEL):
+        self.cache_size = cache_size
+        self.max_batch = max_batch
+        self.window_s = window_s
+        self.parallel = parallel
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lanes: dict[str, _Lane] = {}
+        self._lock = threading.Lock()
+        self.calls = 0  # model calls made (for tests and the benchmark)
+        self.embedded = 0  # queries embedded by the model (cache misses)
+
+    def embed(self, model: _Model, text: str) -> np.ndarray:
+        """The query's vector (read-only: it is shared with the cache and other callers)."""
+        model_id = getattr(model.info, "resolved", str(id(model)))
+        key = (model_id, text)
+        with self._lock:
+            vector = self._cache.get(key)
+            if vector is not None:
+                self._cache.move_to_end(key)
+                return vector
+            lane = self._lanes.setdefault(model_id, _Lane())
+            waiter = _Waiter(text)
+            lane.queue.append(waiter)
+            if lane.leaders < self.parallel:
+                lane.leaders += 1
+                waiter.slots += 1
+        while True:
+            # Every slot held runs one batch, even when another batch already took our row:
+            # a slot is only ever released or handed on by `_run_batch`.
+            with self._lock:
+                lead = waiter.slots > 0
+                if lead:
+                    waiter.slots -= 1
+                elif waiter.done:
+                    break
+            if lead:
+                self._run_batch(model, model_id, lane)
+            else:
+                waiter.event.wait()
+                waiter.event.clear()  # flags are set before the event: re-read them above
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.vector
+
+    def _run_batch(self, model: _Model, model_id: str, lane: _Lane) -> None:
+        with self._lock:
+            busy = lane.leaders > 1 or len(lane.queue) > 1
+        if self.window_s and busy:
+            time.sleep(self.window_s)  # under load: let concurrent callers join this batch
+        with self._lock:
+            taken = lane.queue[:self.max_batch]
+            del lane.queue[:self.max_batch]
+            batch: list[_Waiter] = []
+            mine: set[str] = set()
+            for waiter in taken:
+                if waiter.text not in mine and waiter.text in lane.running:
+                    lane.running[waiter.text].append(waiter)  # another batch is embedding it now
+                    continue
+                if waiter.text not in mine:
+                    mine.add(waiter.text)
+                    lane.running[waiter.text] = []
+                batch.append(waiter)
+        by_text: dict = {}
+        try:
+            texts = list(dict.fromkeys(w.text for w in batch))  # the same text twice: embed once
+            errors: dict = {}
+            calls = 0
+            for group in length_groups(texts):
+                got, failed, n = self._embed(model, group)
+                by_text.update(got)
+                errors.update(failed)
+                calls += n
+        except Exception as exc:  # whatever happens, no caller is left waiting
+            texts, calls, errors = [], 0, {}
+            for waiter in batch:
+                waiter.error = exc
+        with self._lock:
+            self.calls += calls
+            self.embedded += len(texts)
+            for text, row in by_text.items():
+                self._cache[(model_id, text)] = row
+                self._cache.move_to_end((model_id, text))
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+            # From here on a new caller finds the text in the cache, so no rider can be missed.
+            for text in mine:
+                batch.extend(lane.running.pop(text, []))
+        failure = next((w.error for w in batch if w.error is not None), None) if not texts else None
+        for waiter in batch:
+            if waiter.error is None:
+                waiter.vector = by_text.get(waiter.text)
+                waiter.error = errors.get(waiter.text) or (failure if waiter.vector is None else None)
+                if waiter.vector is None and waiter.error is None:
+                    waiter.error = RuntimeError("the model returned no vector for this query")
+            waiter.done = True
+        with self._lock:
+            successor = lane.queue[0] if lane.queue else None
+            if successor is not None:
+                successor.slots += 1  # this batch slot passes to the next in line
+            else:
+                lane.leaders -= 1
+        for waiter in batch:
+            waiter.event.set()
+        if successor is not None:
+            successor.event.set()
+
+    @staticmethod
+    def _embed(model: _Model, texts: list[str]) -> tuple[dict, dict, int]:
+        """Rows by text, errors by text, model calls made. A failed batch is retried one text
+        at a time, so a query the model cannot take fails alone, not its neighbours."""
+        try:
+            rows = model.embed_queries(texts)
+            rows.flags.writeable = False  # rows are shared by the cache and every caller
+            return dict(zip(texts, rows)), {}, 1
+        except Exception as exc:
+            if len(texts) == 1:
+                return {}, {texts[0]: exc}, 1
+        by_text, errors = {}, {}
+        for text in texts:
+            got, failed, _ = QueryEmbedder._embed(model, [text])
+            by_text.update(got)
+            errors.update(failed)
+        return by_text, errors, 1 + len(texts)
