@@ -39,6 +39,9 @@ def serving_index_asset(sources_file: SourcesFile) -> dg.AssetsDefinition:
         manifest = publish(settings().serving_dir, store.location(), model, docs, names)
         if manifest["published"]:
             context.log.info(f"published generation {manifest['version']} ({manifest['points']} chunks)")
+        elif manifest.get("waiting_for"):
+            context.log.info(f"{manifest['next_collection']} is not complete yet (re-embedding "
+                             f"{', '.join(manifest['waiting_for'])}): still serving {manifest['collection']}")
         else:
             context.log.info(f"nothing changed since generation {manifest['version']}: not republished")
         return dg.MaterializeResult(
@@ -52,6 +55,7 @@ def serving_index_asset(sources_file: SourcesFile) -> dg.AssetsDefinition:
                 "store_copied": bool(manifest.get("copied", False)),
                 "collection": manifest["collection"],
                 "removed_generations": manifest["removed_generations"],
+                "waiting_for": ", ".join(manifest.get("waiting_for", [])) or "none",
                 "seconds": round(time.monotonic() - started, 3),
             },
             data_version=dg.DataVersion(manifest["version"]),

@@ -34,6 +34,7 @@ from ..store import EdgeStore, StoreLocation, bump_store_version, collection_nam
 from ..store.payload import SPARSE
 
 KEEP_GENERATIONS = 2  # the current one and the one before it
+SERVED_ALIAS = "infra_assets_served"  # server mode: always names the collection being served
 GRACE_S = 300  # a `.partial` copy younger than this may still be being written
 SHARD_GRACE_S = 60  # an unreferenced, unheld shard this young may be a publish in progress
 READERS_LOCK = ".readers"
@@ -87,6 +88,11 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
 
     Points of sources no longer configured are deleted first. When neither the store nor the
     documents changed since the current generation, nothing is published (`published: False`).
+
+    Blue/green on a new collection (a new model or point schema): the served generation keeps
+    the old collection until every source that has documents has points in the new one; until
+    then nothing is published and `waiting_for` names the sources still being re-embedded. With a
+    Qdrant server the alias `infra_assets_served` is switched to the collection in the same step.
     """
     paths = ServingPaths(root)
     paths.generations.mkdir(parents=True, exist_ok=True)
@@ -109,6 +115,18 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
                 and current.get("state") == state and current.get("docs_fingerprint") == fingerprint
                 and sorted(current.get("sources", {})) == sorted(sources))
 
+    per_source_docs = dict(docs.group_by("source").len().iter_rows()) if docs.height else {}
+
+    def incomplete(counts: dict[str, int]) -> list[str]:
+        """Sources with documents but no points in a collection that is not yet served."""
+        if current is None or current.get("collection") == collection:
+            return []
+        return sorted(n for n in sources if per_source_docs.get(n, 0) and not counts.get(n))
+
+    def waiting(names: list[str]) -> dict:
+        return {**current, "published": False, "removed_sources": [], "removed_generations": 0,
+                "waiting_for": names, "next_collection": collection}
+
     removed: list[str] = []
     hold: BinaryIO | None = None
     if location.mode == "server":
@@ -116,6 +134,9 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
 
         store = ServerStore(client_for(location.url, location.api_key), collection)
         store.ensure(model.dim, **dict(location.collection_params))
+        counts = {name: store.count(name) for name in sources}
+        if incomplete(counts):
+            return waiting(incomplete(counts))
         removed = [s for s in store.sources() if s not in sources]
         for name in removed:
             store.delete_source(name)
@@ -126,6 +147,9 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
         manifest.update(url=location.url, points=store.count(), state=state, sparse=_sparse(store))
     else:
         with EdgeStore.open_writer(location.qdrant_dir / collection, model.dim) as store:
+            pending = incomplete({name: store.count(name) for name in sources})
+            if pending:
+                return waiting(pending)
             removed = [s for s in store.sources() if s not in sources]
             if removed:
                 bump_store_version(location.qdrant_dir, collection)
@@ -146,7 +170,6 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
     version = _new_version()
     manifest["version"] = version
     docs = docs.select(DOCS_COLUMNS) if docs.height else pl.DataFrame(schema={c: pl.String for c in DOCS_COLUMNS})
-    per_source_docs = dict(docs.group_by("source").len().iter_rows()) if docs.height else {}
     manifest["sources"] = {
         name: {"documents": int(per_source_docs.get(name, 0)), "chunks": int(counts.get(name, 0))}
         for name in sources
@@ -159,6 +182,8 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, gen_dir)
     _write_atomic(paths.current, version)
+    if location.mode == "server":
+        store.point_alias(SERVED_ALIAS)
     if hold is not None:
         hold.close()
     return {**manifest, "published": True, "removed_sources": removed, "removed_generations": cleanup(root)}

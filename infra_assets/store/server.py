@@ -146,6 +146,14 @@ class ServerStore:
         params = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
         return int(params.size) if params is not None else None
 
+    def point_alias(self, alias: str) -> None:
+        """Make `alias` name this collection, in one step (Qdrant switches an existing alias
+        atomically), so clients outside infra-assets can follow the served collection."""
+        self.client.update_collection_aliases(change_aliases_operations=[
+            models.CreateAliasOperation(create_alias=models.CreateAlias(
+                collection_name=self.collection, alias_name=alias)),
+        ])
+
     def has_sparse(self) -> bool:
         return SPARSE in (self.client.get_collection(self.collection).config.params.sparse_vectors or {})
 
