@@ -64,21 +64,21 @@ def postgres():
     """A PostgreSQL cluster on 127.0.0.1:<free port>, user `dagster`, database `dagster`."""
     bin_dir = _install_postgres()
     work = Path(tempfile.mkdtemp(prefix="pg-test-"))
-    as_user: list[str] = []
+    as_user: dict = {}  # subprocess.run keywords
     if os.geteuid() == 0:  # initdb refuses to run as root: run the server as `postgres`
         owner = pwd.getpwnam("postgres")
         os.chown(work, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
+        as_user = {"user": "postgres", "group": "postgres", "env": dict(os.environ, HOME=str(work))}
     data, pwfile = work / "data", work / "pw"
     pwfile.write_text(PASSWORD)
     if as_user:
         os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-U", "dagster", f"--pwfile={pwfile}",
-                    "--auth=scram-sha-256", "-E", "UTF8"], check=True, capture_output=True, timeout=120)
+    subprocess.run([str(bin_dir / "initdb"), "-D", str(data), "-U", "dagster", f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256", "-E", "UTF8"], check=True, capture_output=True, timeout=120, **as_user)
     port = _free_port()
-    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "start",
+    subprocess.run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(work / "log"), "-w", "start",
                     "-o", f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={work}"],
-                   check=True, capture_output=True, timeout=120)
+                   check=True, capture_output=True, timeout=120, **as_user)
     env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": "dagster",
            "DAGSTER_PG_PASSWORD": PASSWORD, "DAGSTER_PG_DB": "dagster"}
     try:
@@ -86,8 +86,8 @@ def postgres():
                        env=dict(os.environ, PGPASSWORD=PASSWORD), check=True, capture_output=True, timeout=60)
         yield env
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
-                       capture_output=True, timeout=120)
+        subprocess.run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True, timeout=120, **as_user)
         shutil.rmtree(work, ignore_errors=True)
 
 
