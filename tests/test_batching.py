@@ -105,3 +105,22 @@ def test_many_callers_in_waves_never_hang_and_each_gets_its_own_row(model):
     # nothing is left running or queued
     lane = next(iter(queries._lanes.values()))
     assert (lane.leaders, lane.queue) == (0, [])
+
+
+class Counting:
+    """The real model, counting the texts it is given (to see which session embedded a query)."""
+
+    def __init__(self, inner):
+        self.inner, self.info, self.texts = inner, inner.info, 0
+
+    def embed_queries(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed_queries(texts)
+
+
+def test_a_lone_query_uses_the_solo_session_and_gets_the_same_vector(model):
+    batch, solo = Counting(model), Counting(get_embedder(threads=2))
+    queries = QueryEmbedder()
+    vector = queries.embed(batch, QUERIES[1], solo=solo)
+    assert (solo.texts, batch.texts) == (1, 0)
+    assert np.allclose(vector, model.embed_queries([QUERIES[1]])[0], atol=1e-4)

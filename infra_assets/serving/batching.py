@@ -38,10 +38,12 @@ WINDOW_S = 0.001
 # busy, and a lone 16-token query ran 8.7 ms on one thread vs 13-15 ms on two).
 PARALLEL = max(1, min(4, os.cpu_count() or 1))
 QUERY_THREADS = 1
-# Not done: giving a query that is alone to a two-thread session. A lone 21-token query ran
-# 5.0 vs 8.4 ms bare with a core free, but through the API (bench/serving.py, alternated) p50
-# went 13.9/12.0 → 11.8/11.3 ms while p99 went 23.5/18.9 → 50/52 ms (onnxruntime's spinning
-# thread pool stalls whenever the shared machine is busy).
+# A query that arrives alone (no other batch running, nobody queued) runs on a session with
+# every core instead: alternated through the API on the quiet machine (bench/serving.py
+# --latency-only), p50 8.4 / 9.9 ms vs 14.2 / 13.6 with one thread, p99 17.2 / 19.6 vs 148 /
+# 22.4. Under heavy outside load it measured worse (p99 50 vs 23 ms: onnxruntime's spinning pool
+# stalls when the machine is busy); INFRA_ASSETS_SOLO_THREADS=1 turns it off.
+SOLO_THREADS = int(os.environ.get("INFRA_ASSETS_SOLO_THREADS", str(min(2, os.cpu_count() or 1))))
 
 
 # One model call costs about as much as this many tokens more (measured, one-thread session:
@@ -120,7 +122,7 @@ class QueryEmbedder:
         self.calls = 0  # model calls made (for tests and the benchmark)
         self.embedded = 0  # queries embedded by the model (cache misses)
 
-    def embed(self, model: _Model, text: str) -> np.ndarray:
+    def embed(self, model: _Model, text: str, solo: _Model | None = None) -> np.ndarray:
         """The query's vector (read-only: it is shared with the cache and other callers)."""
         model_id = getattr(model.info, "resolved", str(id(model)))
         key = (model_id, text)
@@ -145,7 +147,7 @@ class QueryEmbedder:
                 elif waiter.done:
                     break
             if lead:
-                self._run_batch(model, model_id, lane)
+                self._run_batch(model, model_id, lane, solo)
             else:
                 waiter.event.wait()
                 waiter.event.clear()  # flags are set before the event: re-read them above
@@ -153,7 +155,7 @@ class QueryEmbedder:
             raise waiter.error
         return waiter.vector
 
-    def _run_batch(self, model: _Model, model_id: str, lane: _Lane) -> None:
+    def _run_batch(self, model: _Model, model_id: str, lane: _Lane, solo: _Model | None = None) -> None:
         with self._lock:
             busy = lane.leaders > 1 or len(lane.queue) > 1
         if self.window_s and busy:
@@ -171,6 +173,8 @@ class QueryEmbedder:
                     mine.add(waiter.text)
                     lane.running[waiter.text] = []
                 batch.append(waiter)
+            if solo is not None and len(mine) == 1 and lane.leaders == 1 and not lane.queue:
+                model = solo  # alone on the machine's model: use every core for this one query
         by_text: dict = {}
         try:
             texts = list(dict.fromkeys(w.text for w in batch))  # the same text twice: embed once

@@ -17,7 +17,7 @@ import polars as pl
 
 from ..embedding import Embedder, get_embedder, get_sparse_embedder
 from ..store import EdgeReader
-from .batching import QUERY_THREADS, QueryEmbedder
+from .batching import QUERY_THREADS, SOLO_THREADS, QueryEmbedder
 from .publish import ServingPaths, hold_shard, read_current
 
 MAX_QUERY_CHARS = 2000
@@ -153,6 +153,8 @@ class Searcher:
         self.root = Path(serving_dir)
         self._api_key = api_key
         self._embedder = embedder
+        self._given_embedder = embedder is not None
+        self._solo: Embedder | None = None
         self._model = model
         self._gen: Generation | None = None
         self._checked = 0.0
@@ -218,6 +220,15 @@ class Searcher:
             self._embedder = get_embedder(self._model or manifest.get("model", "default"), threads=QUERY_THREADS)
         return self._embedder
 
+    def solo_embedder(self, manifest: dict) -> Embedder | None:
+        """A session with SOLO_THREADS threads for a query that arrives alone (None: off, or when
+        the caller supplied its own embedder)."""
+        if SOLO_THREADS <= 1 or self._given_embedder:
+            return None
+        if self._solo is None:
+            self._solo = get_embedder(self._model or manifest.get("model", "default"), threads=SOLO_THREADS)
+        return self._solo
+
     def close(self) -> None:
         if self._gen is not None:
             self._gen.retire()
@@ -272,7 +283,8 @@ class Searcher:
             answer = gen.answers.get(key)
             if answer is not None:  # the same request on the same generation: the same answer
                 return {**answer, "took_ms": round((time.perf_counter() - started) * 1000, 3)}
-            vector = self.queries.embed(self.embedder(gen.manifest), query) if mode != "sparse" else None
+            vector = (self.queries.embed(self.embedder(gen.manifest), query, solo=self.solo_embedder(gen.manifest))
+                      if mode != "sparse" else None)
             sparse = get_sparse_embedder().embed_query(query) if mode != "dense" else None
             hits = gen.store.search(vector, k, list(sources) if sources else None, min_score, sparse=sparse,
                                     hnsw_ef=self.hnsw_ef)
