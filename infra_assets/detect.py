@@ -31,7 +31,7 @@ from .fetch.feed import FeedError, parse_feed
 from .fetch.http import FetchResult, HttpClient
 from .fetch.jsonapi import JsonSourceError, parse_records
 from .fetch.crawl import fetch_many
-from .fetch.sitemap import SitemapError, SitemapListing, discover_sitemap, parse_sitemap
+from .fetch.sitemap import SitemapListing, discover_sitemap
 
 MIN_CHECKS_PER_TICK = 25  # small sources are verified in full on every tick
 
@@ -141,20 +141,9 @@ def _pages(source: Source, client: HttpClient, raw: _Raw, cursor: dict, det: Det
     _verify(source, client, raw, [u for u in _rotate(source, urls, cursor, det) if u in raw.docs], det)
 
 
-def _previous_listing(raw: _Raw) -> SitemapListing:
-    files = {}
-    for url, row in raw.listing.items():
-        body = raw.blobs.get(row["body_hash"])
-        if body is not None:
-            try:
-                files[url] = parse_sitemap(body)
-            except SitemapError:
-                continue
-    return SitemapListing(files=files)
-
-
 def _sitemap(source: Source, client: HttpClient, raw: _Raw, cursor: dict, det: Detection) -> None:
-    listing = discover_sitemap(client, source, raw.validators(raw.listing), previous=_previous_listing(raw))
+    previous = SitemapListing.from_bodies((url, raw.blobs.get(row["body_hash"])) for url, row in raw.listing.items())
+    listing = discover_sitemap(client, source, raw.validators(raw.listing), previous=previous)
     if not listing.urls and not listing.complete:
         raise _ListingFailed(f"sitemap unavailable: {'; '.join(listing.errors[:2]) or 'no URLs'}")
     listed = {u: lastmod for u, lastmod in listing.urls}

@@ -22,7 +22,7 @@ from .crawl import fetch_many
 from .feed import FeedError, read_feed
 from .http import FetchResult, HttpClient
 from .jsonapi import JsonSourceError, parse_records
-from .sitemap import SitemapError, SitemapListing, discover_sitemap, parse_sitemap
+from .sitemap import SitemapListing, discover_sitemap
 
 RAW_SCHEMA = {
     "url": pl.String,
@@ -220,7 +220,9 @@ def _listing(source: Source, client: HttpClient, prev: _Previous, now: datetime)
 
 def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: datetime,
                      progress: Progress | None) -> Collected:
-    listing = discover_sitemap(client, source, prev.validators("listing"), previous=_previous_listing(prev))
+    previous = SitemapListing.from_bodies(
+        (url, prev.body(row)) for (role, url), row in prev.rows.items() if role == "listing")
+    listing = discover_sitemap(client, source, prev.validators("listing"), previous=previous)
     listing_rows = [_row("listing", r, prev.get("listing", r.url), now, body_kind="text") for r in listing.documents]
     if not listing.urls and not listing.complete:
         raise SourceUnavailable(f"{source.name}: sitemap unavailable ({'; '.join(listing.errors[:3]) or 'no URLs'})")
@@ -240,19 +242,6 @@ def _collect_sitemap(source: Source, client: HttpClient, prev: _Previous, now: d
                           complete=listing.complete)
     collected.dropped = dict(listing.dropped)
     return collected
-
-
-def _previous_listing(prev: _Previous) -> SitemapListing:
-    """The sitemap files we hold from last time, parsed, so a 304 on one still yields its URLs."""
-    files = {}
-    for (role, url), row in prev.rows.items():
-        body = prev.body(row) if role == "listing" else None
-        if body is not None:
-            try:
-                files[url] = parse_sitemap(body)
-            except SitemapError:
-                continue
-    return SitemapListing(files=files)
 
 
 def _collect_feed(source: Source, client: HttpClient, prev: _Previous, now: datetime,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import Iterable
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -165,6 +166,19 @@ class SitemapListing:
     def unchanged(self) -> bool:
         """Every sitemap file answered 304: the listing is the previous one."""
         return bool(self.documents) and all(d.outcome == "not_modified" for d in self.documents)
+
+    @classmethod
+    def from_bodies(cls, bodies: Iterable[tuple[str, bytes | None]]) -> SitemapListing:
+        """The sitemap files held from last time, parsed, so a 304 on one still yields its URLs
+        (files missing or no longer parseable are left out)."""
+        files = {}
+        for url, body in bodies:
+            if body is not None:
+                try:
+                    files[url] = parse_sitemap(body)
+                except SitemapError:
+                    continue
+        return cls(files=files)
 
 
 def discover_sitemap(

@@ -134,20 +134,21 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
 
         store = ServerStore(client_for(location.url, location.api_key), collection)
         store.ensure(model.dim, **dict(location.collection_params))
-        counts = {name: store.count(name) for name in sources}
-        if incomplete(counts):
-            return waiting(incomplete(counts))
+        counts = {name: store.count(name) for name in sources}  # deleting other sources keeps these
+        pending = incomplete(counts)
+        if pending:
+            return waiting(pending)
         removed = [s for s in store.sources() if s not in sources]
         for name in removed:
             store.delete_source(name)
-        counts = {name: store.count(name) for name in sources}
         state = json.dumps(counts, sort_keys=True)
         if unchanged(state):
             return {**current, "published": False, "removed_sources": removed, "removed_generations": 0}
         manifest.update(url=location.url, points=store.count(), state=state, sparse=_sparse(store))
     else:
         with EdgeStore.open_writer(location.qdrant_dir / collection, model.dim) as store:
-            pending = incomplete({name: store.count(name) for name in sources})
+            counts = {name: store.count(name) for name in sources}  # deleting other sources keeps these
+            pending = incomplete(counts)
             if pending:
                 return waiting(pending)
             removed = [s for s in store.sources() if s not in sources]
@@ -163,7 +164,6 @@ def publish(root: Path, location: StoreLocation, model: ModelInfo, docs: pl.Data
             copied = not (shard_dir / "edge_config.json").exists()
             points = store.snapshot_to(shard_dir) if copied else store.count()
             hold = hold_shard(shard_dir)  # until CURRENT names it, nothing else refers to it
-            counts = {name: store.count(name) for name in sources}
             sparse = _sparse(store)
         manifest.update(points=points, copied=copied, state=state, shard=shard_name, sparse=sparse)
 
