@@ -23,7 +23,8 @@ Measured, loopback only, every phase bounded in time (defaults: about 5 minutes 
    (100 points changed each time: each publish copies a new 100k shard), waiting after each
    until /healthz serves it (the swap lag); errors, non-2xx and timeouts must be 0.
 
-    python bench/serving.py [--points 100000] [--seconds 15] [--connections 16] [--json]
+    python bench/serving.py [--points 100000] [--seconds 15] [--connections 16] [--swap-only] [--json]
+    INFRA_ASSETS_SHARD_PROCESS=0 python bench/serving.py ...   # the API's shards in its own process
 
 The index and the embeddings are cached under /tmp/infra-assets-bench (`--rebuild` rebuilds);
 the corpus is read from ../shared/corpora, never copied.
@@ -372,6 +373,7 @@ def main() -> None:
     parser.add_argument("--swap-seconds", type=float, default=60, help="the swap phase (must cover the swaps)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached index")
     parser.add_argument("--latency-only", action="store_true", help="only the one-client latency phase")
+    parser.add_argument("--swap-only", action="store_true", help="only the swap phase (after recall)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -404,6 +406,8 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
         "points": manifest["points"], "k": args.k, "sigma": args.sigma, "connections": args.connections,
         "hybrid_available": bool(manifest.get("sparse")), **timings,
+        # The API's shards in child processes (store/host.py) unless INFRA_ASSETS_SHARD_PROCESS=0.
+        "shard_process": os.environ.get("INFRA_ASSETS_SHARD_PROCESS", "1"),
         # Other work on the shared machine: 1-minute load average at the start and the end.
         "load_avg_start": round(os.getloadavg()[0], 2),
     }
@@ -422,13 +426,14 @@ def main() -> None:
     pool = [form.format(t) for form in ("{}", "what is known about {}", "evidence on: {}", "is it true that {}")
             for t in texts]
     result["distinct_pool"] = len(pool)
-    result["model_only"] = model_ceiling(pool[-3000:], args.connections, min(args.seconds, 10))
+    if not args.swap_only:
+        result["model_only"] = model_ceiling(pool[-3000:], args.connections, min(args.seconds, 10))
     modes = args.mode or (["dense", "hybrid"] if result["hybrid_available"] else ["dense"])
     port = free_port()
     api = start_api(data_dir, port)
     try:
         slices = iter(range(0, len(pool) - 3000, 15000))
-        for mode in modes:
+        for mode in modes if not args.swap_only else ():
             r = result.setdefault(mode, {})
             # warm-up: a few requests of another slice so first-request costs stay out
             lat_queries = queries if mode == modes[0] else [f"{q} ({mode})" for q in queries]

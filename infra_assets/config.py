@@ -171,6 +171,8 @@ class Settings:
     # Secrets stay out of reprs, so logging a Settings (or an error holding one) cannot leak them.
     qdrant_api_key: str | None = field(repr=False)
     api_key: str | None = field(repr=False)
+    # The API opens each generation's edge shard in a child process (`store/host.py`).
+    shard_process: bool = True
 
     @property
     def tables_dir(self) -> Path:
@@ -216,6 +218,7 @@ def settings() -> Settings:
         qdrant_url=env.get("QDRANT_URL") or None,
         qdrant_api_key=env.get("QDRANT_API_KEY") or None,
         api_key=env.get("INFRA_ASSETS_API_KEY") or None,
+        shard_process=env.get("INFRA_ASSETS_SHARD_PROCESS", "1").strip().lower() not in ("0", "false", "no", "off"),
     )
 
 

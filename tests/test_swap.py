@@ -19,6 +19,7 @@ from infra_assets.embedding import get_embedder, model_info
 from infra_assets.serving.publish import KEEP_GENERATIONS, cleanup, publish
 from infra_assets.serving.searcher import Searcher
 from infra_assets.store import ChunkPoint, EdgeStore, StoreLocation, bump_store_version, chunk_payload, collection_name
+from infra_assets.store.host import ShardHost
 
 TEXTS = [f"{thing} {fact}" for thing in ("Bees", "Pigeons", "Salmon", "Turtles", "Ants", "Bats")
          for fact in ("navigate by the sun.", "sense magnetic fields.", "remember landmarks.",
@@ -52,6 +53,17 @@ def publish_revision(data_dir: Path, vectors, rev: int) -> dict:
     return manifest
 
 
+def api_env(monkeypatch, tmp_path: Path) -> Path:
+    """The environment the API reads: a data folder under `tmp_path` (returned), no sources file,
+    no key, the embedded store, shards in child processes (the API's default)."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("INFRA_ASSETS_DATA_DIR", str(data))
+    monkeypatch.setenv("INFRA_ASSETS_SOURCES", str(tmp_path / "sources.yaml"))  # absent: no sources
+    for var in ("INFRA_ASSETS_API_KEY", "INFRA_ASSETS_SHARD_PROCESS", "QDRANT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return data
+
+
 def shards(data_dir: Path) -> set[str]:
     return {p.name for p in (data_dir / "serving" / "shards").iterdir()}
 
@@ -59,11 +71,7 @@ def shards(data_dir: Path) -> set[str]:
 def test_swaps_under_concurrent_queries_lose_nothing(tmp_path, monkeypatch, vectors):
     from infra_assets.serving.server import make_server
 
-    data = tmp_path / "data"
-    monkeypatch.setenv("INFRA_ASSETS_DATA_DIR", str(data))
-    monkeypatch.setenv("INFRA_ASSETS_SOURCES", str(tmp_path / "sources.yaml"))  # absent: no sources
-    monkeypatch.delenv("INFRA_ASSETS_API_KEY", raising=False)
-    monkeypatch.delenv("QDRANT_URL", raising=False)
+    data = api_env(monkeypatch, tmp_path)
     published = [publish_revision(data, vectors, 0)["version"]]
     server = make_server("127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -73,6 +81,8 @@ def test_swaps_under_concurrent_queries_lose_nothing(tmp_path, monkeypatch, vect
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}/search"
+    # The API's default: every generation's shard opened and queried in its own process.
+    assert isinstance(server.config.app.state.searcher.generation().store, ShardHost)
 
     stop = threading.Event()
     seen: list[list[str]] = [[] for _ in range(6)]

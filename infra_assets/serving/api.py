@@ -3,7 +3,8 @@
 Every refusal is JSON `{"detail": ...}`: 4xx for bad input or a missing key, 503 while nothing is
 published. Input is checked in two layers: FastAPI validates shapes and types (422, strict: `"5"`
 is not a `k`), the `Searcher` validates meaning (400: empty query, unknown source). Internal
-errors answer a plain `{"detail": "internal error"}` 500, never a stack trace.
+errors answer a plain `{"detail": "internal error"}` 500, never a stack trace; a shard process that
+died and could not be started again answers 503.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import SourcesConfigError, load_sources, settings
 from ..status import sources_report
+from ..store.host import ShardHostError
 from .publish import read_current
 from .searcher import MAX_K, MAX_QUERY_CHARS, MODES, BadQuery, NoIndex, Searcher
 
@@ -82,7 +84,8 @@ def _errors(*codes: int) -> dict:
                401: "Missing or wrong API key (when INFRA_ASSETS_API_KEY is set).",
                413: f"Request body larger than {MAX_BODY_BYTES} bytes.",
                422: "A parameter or body field of the wrong type or out of range.",
-               503: "No index has been published yet."}
+               503: "No index has been published yet, or it is briefly unavailable (its shard process "
+                    "is being restarted)."}
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
 
 
@@ -181,6 +184,8 @@ def create_app(searcher: Searcher | None = None, *, data_dir: Path | None = None
     data_dir = data_dir or env.data_dir
     api_key = api_key if api_key is not None else env.api_key
     searcher = searcher or Searcher(data_dir / "serving", api_key=env.qdrant_api_key)
+    if searcher.shard_process is None:  # left to the API: shards in child processes unless turned off
+        searcher.shard_process = env.shard_process
     sources = SourcesCache(sources_path or env.sources_path)
     mcp = mcp_server(searcher)
 
@@ -215,6 +220,11 @@ def create_app(searcher: Searcher | None = None, *, data_dir: Path | None = None
     @app.exception_handler(NoIndex)
     async def no_index(_: Request, exc: NoIndex):
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(ShardHostError)
+    async def shard_down(_: Request, exc: ShardHostError):
+        log.error("%s", exc)
+        return JSONResponse({"detail": "the index is temporarily unavailable; retry shortly"}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):

@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..store.host import ShardHostError
 from .searcher import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, Searcher
 
 MCP_PATH = "/mcp"
@@ -83,6 +84,8 @@ def mcp_server(searcher: Searcher) -> MCPServer:
             response = searcher.search(query, k, [source] if source else None)
         except (BadQuery, NoIndex) as exc:
             raise ToolError(str(exc)) from None
+        except ShardHostError:  # as /search's 503
+            raise ToolError("the index is temporarily unavailable; retry shortly") from None
         found = WebResults.model_validate(response)  # drops what a model does not need (id, chunk)
         return CallToolResult(content=[TextContent(type="text", text=as_text(found))],
                               structured_content=found.model_dump(mode="json"))

@@ -17,6 +17,7 @@ import polars as pl
 
 from ..embedding import Embedder, get_embedder, get_sparse_embedder
 from ..store import EdgeReader
+from ..store.host import ShardHost
 from .batching import QUERY_THREADS, SOLO_THREADS, QueryEmbedder
 from .publish import ServingPaths, hold_shard, read_current
 
@@ -24,6 +25,7 @@ MAX_QUERY_CHARS = 2000
 MAX_K = 100
 MODES = ("hybrid", "dense", "sparse")
 RELOAD_CHECK_S = 0.5
+WATCH_BACKOFF_STEPS = 4  # after failed reloads, the watcher looks every 1, 2, 4, then 8 s
 RESULT_CACHE_SIZE = 1024
 HNSW_EF = 200
 
@@ -39,7 +41,7 @@ class BadQuery(ValueError):
 @dataclass
 class Generation:
     manifest: dict
-    store: Any  # EdgeReader | ServerStore
+    store: Any  # EdgeReader | ShardHost | ServerStore
     docs: dict[tuple[str, str], tuple[str, str, str]]  # (source, url) → (title, fetched_at, changed_at)
     refs: int = 0
     retired: bool = False
@@ -118,7 +120,9 @@ def _iso_column(col: pl.Series) -> list[str | None]:
     return [text[v] for v in col.to_physical().to_list()]
 
 
-def open_generation(root: Path, manifest: dict, api_key: str | None = None) -> Generation:
+def open_generation(root: Path, manifest: dict, api_key: str | None = None, *,
+                    shard_process: bool = False) -> Generation:
+    """Open a published generation; `shard_process`: an edge shard in its own process (`ShardHost`)."""
     paths = ServingPaths(root)
     gen_dir = paths.generations / manifest["version"]
     hold = None
@@ -129,7 +133,8 @@ def open_generation(root: Path, manifest: dict, api_key: str | None = None) -> G
     else:
         hold = hold_shard(paths.shards / manifest["shard"])  # before opening: cleanup must wait
         try:
-            store = EdgeReader.open(paths.shards / manifest["shard"])
+            opener = ShardHost.open if shard_process else EdgeReader.open
+            store = opener(paths.shards / manifest["shard"])
         except BaseException:
             if hold is not None:
                 hold.close()
@@ -149,8 +154,13 @@ class Searcher:
     """Search the current generation; safe to share between threads."""
 
     def __init__(self, serving_dir: Path, *, model: str | None = None, api_key: str | None = None,
-                 embedder: Embedder | None = None):
+                 embedder: Embedder | None = None, shard_process: bool | None = None):
         self.root = Path(serving_dir)
+        # Edge generations in a child process each (`store/host.py`): opening and querying a shard
+        # hold the GIL, which in a long-running API stalls every request thread at each swap. The
+        # API turns it on where the caller left it unset (None); in-process otherwise, as a script
+        # or notebook wants (one process, nothing to start).
+        self.shard_process = shard_process
         self._api_key = api_key
         self._embedder = embedder
         self._given_embedder = embedder is not None
@@ -159,7 +169,10 @@ class Searcher:
         self._gen: Generation | None = None
         self._checked = 0.0
         self._current_mtime: float | None = None
+        # Queries take `_swap_lock` only to read the current generation and count themselves in;
+        # opening the next one (seconds, with its shard process) happens under `_reload_lock`.
         self._swap_lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         # Query vectors: cached by (model, text), concurrent misses embedded in one model call.
         self.queries = QueryEmbedder()
@@ -172,12 +185,14 @@ class Searcher:
         loading the model) never happen on a request's time."""
 
         def loop() -> None:
-            while not stop.wait(interval_s):
+            failures = 0
+            while not stop.wait(interval_s * 2 ** min(failures, WATCH_BACKOFF_STEPS)):
                 try:
                     if self.reload() and self._gen is not None:
                         self.embedder(self._gen.manifest)
-                except Exception:  # a half-deleted or unreadable generation: keep the current one
-                    continue
+                    failures = 0
+                except Exception:  # a half-deleted or unreadable generation: keep the current one,
+                    failures += 1  # and look again less often (each try may start a shard process)
 
         self._watcher = threading.Thread(target=loop, name="generation-watcher", daemon=True)
         self._watcher.start()
@@ -202,13 +217,14 @@ class Searcher:
             return False
         if mtime == self._current_mtime and self._gen is not None:
             return False
-        with self._swap_lock:
+        with self._reload_lock:
             manifest = read_current(self.root)
             if manifest is None or (self._gen is not None and manifest["version"] == self._gen.version):
                 self._current_mtime = mtime
                 return False
-            new = open_generation(self.root, manifest, self._api_key)
-            old, self._gen = self._gen, new  # the swap: one reference assignment
+            new = open_generation(self.root, manifest, self._api_key, shard_process=bool(self.shard_process))
+            with self._swap_lock:
+                old, self._gen = self._gen, new  # the swap: one reference assignment
             self._current_mtime = mtime
         if old is not None:
             old.retire()

@@ -7,15 +7,10 @@ import os
 import re
 import shutil
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Union
+from typing import TYPE_CHECKING, Union
 
-import dagster as dg
-
-from ..config import settings
-from ..embedding import ModelInfo
 from .edge import EdgeReader, EdgeStore
 from .fusion import DEFAULT_FUSION, FusionParams
 from .payload import DENSE, SPARSE, ChunkPoint, Hit, Sparse, StoredChunk, chunk_payload, collection_name
@@ -27,12 +22,18 @@ Store = Union[EdgeStore, "ServerStore"]
 
 
 def __getattr__(name: str):
-    # qdrant-client takes ~1 s to import; only server mode pays for it.
+    # qdrant-client takes ~1 s to import; only server mode pays for it. Dagster (~0.5 s) only
+    # where the resource is used: the shard host's child process imports this package too.
     if name in ("ServerStore", "client_for"):
         from . import server
 
         return getattr(server, name)
+    if name == "StoreResource":
+        from .resource import StoreResource
+
+        return StoreResource
     raise AttributeError(name)
+
 
 __all__ = [
     "DEFAULT_FUSION", "DENSE", "SPARSE", "ChunkPoint", "EdgeReader", "EdgeStore", "FusionParams", "Hit",
@@ -51,45 +52,6 @@ class StoreLocation:
     def describe(self) -> str:
         """For logs and metadata: never includes the API key."""
         return f"qdrant server {self.url}" if self.mode == "server" else f"embedded {self.qdrant_dir}"
-
-
-class StoreResource(dg.ConfigurableResource):
-    """The vector store: embedded under the data folder, or the server at `QDRANT_URL`."""
-
-    qdrant_url: str | None = None  # None: QDRANT_URL from the environment at run time
-    qdrant_api_key: str | None = None
-    data_dir: str | None = None
-    # How a server or cluster creates the collection (the sources file's `store:` section).
-    shard_number: int | None = None
-    replication_factor: int | None = None
-    write_consistency_factor: int | None = None
-
-    def location(self) -> StoreLocation:
-        env = settings()
-        data_dir = Path(self.data_dir) if self.data_dir else env.data_dir
-        url = self.qdrant_url or env.qdrant_url
-        if url:
-            params = tuple((k, v) for k, v in (("shard_number", self.shard_number),
-                                                ("replication_factor", self.replication_factor),
-                                                ("write_consistency_factor", self.write_consistency_factor)) if v)
-            return StoreLocation("server", data_dir / "qdrant", url, self.qdrant_api_key or env.qdrant_api_key, params)
-        return StoreLocation("embedded", data_dir / "qdrant")
-
-    @contextmanager
-    def writer(self, model: ModelInfo) -> Iterator[Store]:
-        """The collection for `model`, opened for writing (one writer at a time when embedded)."""
-        loc = self.location()
-        collection = collection_name(model.slug)
-        if loc.mode == "server":
-            from .server import ServerStore, client_for
-
-            store = ServerStore(client_for(loc.url, loc.api_key), collection)
-            store.ensure(model.dim, **dict(loc.collection_params))
-            yield store
-            return
-        with EdgeStore.open_writer(loc.qdrant_dir / collection, model.dim) as store:
-            drop_superseded(loc.qdrant_dir, collection)
-            yield store
 
 
 def drop_superseded(qdrant_dir: Path, collection: str) -> list[str]:

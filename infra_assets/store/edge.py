@@ -28,6 +28,7 @@ from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint,
                       stored_chunk)
 
 SCROLL_PAGE = 2048
+WARM_QUERIES = 16
 UPSERT_BATCH = 256
 
 
@@ -74,17 +75,15 @@ class _EdgeBase:
 
     def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         """Every point of a source (or all), with the requested payload fields."""
-        offset = None
-        filt = _source_filter([source] if source else None)
-        while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(
-                offset=offset, limit=SCROLL_PAGE, filter=filt,
-                with_payload=fields if fields is not None else True, with_vector=False,
-            ))
-            for record in records:
-                yield str(record.id), record.payload or {}
-            if offset is None:
-                return
+        return scan_pages(self.page, source, fields)
+
+    def page(self, source: str | None, fields: list[str] | None, offset=None) -> tuple[list[tuple[str, dict]], object]:
+        """One page of `scan`: the points and the offset of the next page (None: the last)."""
+        records, offset = self._shard.scroll(qe.ScrollRequest(
+            offset=offset, limit=SCROLL_PAGE, filter=_source_filter([source] if source else None),
+            with_payload=fields if fields is not None else True, with_vector=False,
+        ))
+        return [(str(record.id), record.payload or {}) for record in records], offset
 
     def sources(self) -> dict[str, int]:
         """Points per source, from the payload index (no scan)."""
@@ -176,6 +175,33 @@ class EdgeReader(_EdgeBase):
     @classmethod
     def open(cls, path: Path) -> "EdgeReader":
         return cls(qe.EdgeShard.load(str(path)), path)
+
+    def warm(self, queries: int = WARM_QUERIES, hnsw_ef: int | None = None) -> int:
+        """Run a few queries made of stored points' own vectors (dense, BM25 and hybrid, with and
+        without the source filter), so the first real queries after opening are not the ones that
+        pay for first touches of the index. Returns how many were run."""
+        records, _ = self._shard.scroll(qe.ScrollRequest(limit=queries, with_payload=["source"], with_vector=True))
+        ran = 0
+        for i, record in enumerate(records):
+            vectors = record.vector or {}
+            dense, bm25 = vectors.get(DENSE), vectors.get(SPARSE)
+            sparse = (list(bm25.indices), list(bm25.values)) if bm25 is not None else None
+            sources = [record.payload["source"]] if i % 2 and (record.payload or {}).get("source") else None
+            for vector, terms in ((dense, None), (None, sparse), (dense, sparse)):
+                if vector is not None or terms is not None:
+                    self.search(vector, 10, sources, hnsw_ef=hnsw_ef, sparse=terms)
+                    ran += 1
+        return ran
+
+
+def scan_pages(page, source: str | None, fields: list[str] | None) -> Iterator[tuple[str, dict]]:
+    """`scan` over any `page(source, fields, offset)`: in this process or in a shard host."""
+    offset = None
+    while True:
+        points, offset = page(source, fields, offset)
+        yield from points
+        if offset is None:
+            return
 
 
 def _config(dim: int) -> qe.EdgeConfig:

@@ -1,0 +1,334 @@
+"""A published generation served by a child process, so the API's threads never wait on the shard.
+
+`qdrant_edge` holds the GIL for as long as it opens a shard (0.6-1.1 s at 100k points) and while
+it answers a query: a shard opened in the API's process stalls every request thread at each swap.
+`ShardHost.open` starts a child, a fresh interpreter (never a fork: the API has onnxruntime and
+event-loop threads) that imports only the store code and qdrant_edge, loads the shard, warms it
+with a few queries and only then says it is ready. It is started with `subprocess`, not
+multiprocessing's "spawn", because spawn re-runs the parent's main module in the child: a script
+without a `__main__` guard would start itself again, and the API's child would import its CLI.
+Queries reach it over a pool of local socket connections (16 made before `open` returns, more on
+demand up to a bound), each answered by its own thread in the child.
+
+The child leaves when its control pipe closes: when `close` asks, and by itself when the parent
+dies, even by SIGKILL (the kernel closes the pipe), so a killed API leaves no orphan. A child that
+dies under the API is started again by the next query, which is then retried once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .edge import EdgeReader, scan_pages
+from .fusion import DEFAULT_FUSION, FusionParams
+from .payload import Hit, Sparse
+
+log = logging.getLogger("infra_assets.store")
+
+# The API's thread pool has 40 threads; the child answers one query at a time per core anyway
+# (the engine holds the child's GIL), so more connections would only queue there.
+MAX_CONNECTIONS = 32
+# Connections opened before `open` returns. Made on demand at the swap instead, each costs a
+# handshake with the child's one accepting thread, which waits for the child's GIL behind
+# running queries: under load the first requests on a new generation waited 0.3-0.5 s for them.
+READY_CONNECTIONS = 16
+OPEN_TIMEOUT_S = 600.0  # loading and warming; ~1 s at 100k points
+STOP_TIMEOUT_S = 5.0  # asked to leave, then killed
+RESTART_BACKOFF_S = 5.0  # after a failed restart, queries fail fast for this long
+
+
+class ShardHostError(RuntimeError):
+    """The shard's process could not be started, or died and could not be started again."""
+
+
+class ShardHost:
+    """An edge generation opened in a child process, with `EdgeReader`'s query interface.
+
+    Safe to share between threads. `close` returns at once; the child is joined (and killed
+    after `STOP_TIMEOUT_S` if it does not leave) by a background thread.
+    """
+
+    def __init__(self, path: Path, max_connections: int = MAX_CONNECTIONS):
+        self.path = Path(path)
+        self.max_connections = max_connections
+        self.restart_backoff_s = RESTART_BACKOFF_S
+        self._child: _Child | None = None
+        self._lock = threading.Lock()  # starting, restarting and closing the child
+        self._failed_at: float | None = None
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: Path, max_connections: int = MAX_CONNECTIONS) -> "ShardHost":
+        """Start the child and return once it has loaded and warmed the shard."""
+        host = cls(path, max_connections)
+        host._child = _Child.start(host.path, max_connections)
+        return host
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None once closed)."""
+        child = self._child
+        return child.process.pid if child is not None else None
+
+    # -- EdgeReader's interface --------------------------------------------------------------
+
+    def search(self, vector: Sequence[float] | None, k: int, sources: Sequence[str] | None = None,
+               min_score: float | None = None, hnsw_ef: int | None = None, *,
+               sparse: Sparse | None = None, fusion: FusionParams = DEFAULT_FUSION) -> list[Hit]:
+        """As `EdgeReader.search`, answered by the child."""
+        if vector is not None:  # plain floats: the child never needs numpy to read a request
+            vector = vector.tolist() if hasattr(vector, "tolist") else list(map(float, vector))
+        args = (vector, k, list(sources) if sources else None, min_score, hnsw_ef, sparse,
+                None if fusion == DEFAULT_FUSION else fusion)
+        return [Hit(*hit) for hit in self._call("search", args)]
+
+    def count(self, source: str | None = None) -> int:
+        return self._call("count", (source,))
+
+    def sources(self) -> dict[str, int]:
+        return self._call("sources", ())
+
+    def has_sparse(self) -> bool:
+        return self._call("has_sparse", ())
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+        return scan_pages(lambda *args: self._call("page", args), source, fields)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+    # -- calls and restarts ------------------------------------------------------------------
+
+    def _call(self, op: str, args: tuple) -> Any:
+        for attempt in (1, 2):
+            child = self._child
+            if child is None:
+                raise ShardHostError(f"{self.path.name}: the shard is closed")
+            try:
+                ok, value = child.call(op, args)
+            except (EOFError, OSError) as exc:  # the child is gone (or going)
+                if attempt == 2:
+                    raise ShardHostError(f"{self.path.name}: the shard process failed again: {exc!r}") from exc
+                self._restart(child, exc)
+                continue
+            if not ok:
+                raise RuntimeError(f"{self.path.name}: {op} failed in the shard process: {value}")
+            return value
+
+    def _restart(self, dead: "_Child", cause: BaseException) -> None:
+        """Replace `dead` by a new child, unless another thread already has."""
+        with self._lock:
+            if self._closed:
+                raise ShardHostError(f"{self.path.name}: the shard is closed")
+            if self._child is not dead:
+                return
+            if self._failed_at is not None and time.monotonic() - self._failed_at < self.restart_backoff_s:
+                raise ShardHostError(f"{self.path.name}: the shard process is down and failed to restart")
+            log.warning("shard process %s for %s failed (%r); starting it again",
+                        dead.process.pid, self.path.name, cause)
+            dead.stop()
+            try:
+                self._child = _Child.start(self.path, self.max_connections)
+            except ShardHostError:
+                self._failed_at = time.monotonic()
+                raise
+            self._failed_at = None
+
+
+class _Child:
+    """One child process: its control pipe and the pool of connections to it."""
+
+    def __init__(self, process: subprocess.Popen, control: Connection, address: str,
+                 authkey: bytes, max_connections: int):
+        self.process = process
+        self.control = control
+        self.address = address
+        self.authkey = authkey
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @classmethod
+    def start(cls, path: Path, max_connections: int) -> "_Child":
+        ours, theirs = socket.socketpair()
+        # The parent's import path, so the child runs this very code (a checkout, a test tree).
+        bootstrap = ("import json, sys; sys.path[:0] = json.loads(sys.argv[1]); "
+                     "from infra_assets.store.host import _child_main; _child_main(int(sys.argv[2]))")
+        try:
+            process = subprocess.Popen([sys.executable, "-c", bootstrap, json.dumps(sys.path), str(theirs.fileno())],
+                                       pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # each end lives in one process only: either one's death is an EOF to the other
+        authkey, address = secrets.token_bytes(32), _address()
+        child = cls(process, Connection(ours.detach()), address, authkey, max_connections)
+        try:
+            child.control.send((str(path), address, authkey, max_connections))
+            if not child.control.poll(OPEN_TIMEOUT_S):
+                raise ShardHostError(f"{path.name}: the shard process was not ready after {OPEN_TIMEOUT_S:.0f} s")
+            status, detail = child.control.recv()
+        except (EOFError, OSError):
+            status, detail = "failed", f"it exited first (exit code {_wait(process)})"
+        except BaseException:
+            child.stop()
+            raise
+        if status != "ready":
+            child.stop()
+            raise ShardHostError(f"{path.name}: the shard process could not open the shard: {detail}")
+        try:
+            child._idle = [child._connect() for _ in range(min(READY_CONNECTIONS, max_connections))]
+        except (EOFError, OSError) as exc:
+            child.stop()
+            raise ShardHostError(f"{path.name}: the shard process stopped answering: {exc!r}") from exc
+        return child
+
+    def call(self, op: str, args: tuple) -> tuple[bool, Any]:
+        self._slots.acquire()
+        try:
+            conn = self._checkout()
+            try:
+                conn.send((op, args))
+                reply = conn.recv()
+            except BaseException:
+                conn.close()  # in an unknown state: never reused
+                raise
+            self._checkin(conn)
+            return reply
+        finally:
+            self._slots.release()
+
+    def _checkout(self) -> Connection:
+        with self._lock:
+            if self._stopped:
+                raise ConnectionError("the shard process was stopped")
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _connect(self) -> Connection:
+        return Client(self.address, family="AF_UNIX", authkey=self.authkey)
+
+    def _checkin(self, conn: Connection) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def stop(self) -> None:
+        """Ask the child to leave (close its control pipe); join it, or kill it, in the background."""
+        with self._lock:
+            self._stopped = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        self.control.close()
+        threading.Thread(target=self._reap, name=f"reap shard process {self.process.pid}", daemon=True).start()
+
+    def _reap(self) -> None:
+        if _wait(self.process) is None:
+            log.warning("shard process %s did not leave when asked; killing it", self.process.pid)
+            self.process.kill()
+            _wait(self.process)
+        if not self.address.startswith("\0"):
+            shutil.rmtree(os.path.dirname(self.address), ignore_errors=True)
+
+
+def _wait(process: subprocess.Popen) -> int | None:
+    """The exit code, or None if the process is still running after `STOP_TIMEOUT_S`."""
+    try:
+        return process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _address() -> str:
+    # Linux's abstract socket namespace: nothing on disk to leave behind when a process is killed.
+    # Elsewhere, a socket file in a private folder. Either way only a holder of the key may connect.
+    name = f"infra-assets-shard-{os.getpid()}-{secrets.token_hex(8)}"
+    if sys.platform.startswith("linux"):
+        return "\0" + name
+    return os.path.join(tempfile.mkdtemp(prefix="infra-assets-"), name)
+
+
+# ------------------------------------------------------------------------------ in the child
+
+
+def _child_main(control_fd: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent decides when its shard goes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = Connection(control_fd)
+    try:
+        path, address, authkey, backlog = control.recv()
+    except (EOFError, OSError):
+        return
+    try:
+        reader = EdgeReader.open(Path(path))
+        reader.warm()
+        listener = Listener(address, family="AF_UNIX", backlog=backlog, authkey=authkey)
+    except Exception as exc:
+        control.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    threading.Thread(target=_accept, args=(listener, reader), name="accept", daemon=True).start()
+    control.send(("ready", None))
+    try:
+        control.recv()  # returns, or raises, when the parent closes the pipe or dies
+    except (EOFError, OSError):
+        pass
+    os._exit(0)  # at once: no interpreter teardown under threads that may be inside the engine
+
+
+def _accept(listener: Listener, reader: EdgeReader) -> None:
+    while True:
+        try:
+            conn = listener.accept()
+        except Exception:  # a client that went away during the handshake, or a wrong key
+            time.sleep(0.01)
+            continue
+        threading.Thread(target=_answer, args=(conn, reader), name="answer", daemon=True).start()
+
+
+def _answer(conn: Connection, reader: EdgeReader) -> None:
+    """Answer one connection's requests, one at a time, until the parent closes it."""
+    ops = {"search": lambda *args: _search(reader, *args), "count": reader.count, "sources": reader.sources,
+           "has_sparse": reader.has_sparse, "page": reader.page}
+    with conn:
+        while True:
+            try:
+                op, args = conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                reply = (True, ops[op](*args))
+            except Exception as exc:  # the query's own error, reported to the caller
+                reply = (False, f"{type(exc).__name__}: {exc}")
+            try:
+                conn.send(reply)
+            except OSError:
+                return
+
+
+def _search(reader: EdgeReader, vector, k, sources, min_score, hnsw_ef, sparse, fusion) -> list[tuple]:
+    hits = reader.search(vector, k, sources, min_score, hnsw_ef, sparse=sparse, fusion=fusion or DEFAULT_FUSION)
+    return [(hit.id, hit.score, hit.payload) for hit in hits]  # tuples: the smallest pickle
