@@ -20,6 +20,9 @@ import infra_assets.definitions as d, dagster_k8s, dagster_postgres
 from infra_assets.embedding import get_embedder
 repo = d.defs.get_repository_def()
 dim = len(get_embedder('default').embed_query('build check'))  # verifies the model's sha256 too
-print('build check: %d assets, %d sensors, %d schedules; packaged model answers with %d dimensions' % (
-    len(list(repo.asset_graph.get_all_asset_keys())), len(repo.sensor_defs), len(repo.schedule_defs), dim))
+# The int8 query graph, derived now into \$XDG_CACHE_HOME (the image sets it under the prefix)
+# so the serving API does not derive it at every container start.
+graph = get_embedder('default', threads=1, queries=True).graph
+print('build check: %d assets, %d sensors, %d schedules; packaged model answers with %d dimensions; queries: %s' % (
+    len(list(repo.asset_graph.get_all_asset_keys())), len(repo.sensor_defs), len(repo.schedule_defs), dim, graph))
 "

@@ -1,14 +1,14 @@
 """Query embeddings for the serving path: an LRU cache in front of micro-batched model calls.
 
-Embedding the query is nearly all of a distinct search's CPU time (py-spy on the API under
-load: ~95% in onnxruntime). A call costs ~5.7 ms plus ~0.5 ms per token (one thread, this
-machine), so several short queries in one call share the fixed part. The API answers in
-FastAPI's thread pool, so batching is done with threads, no event loop or extra worker:
+Embedding the query is most of a distinct search's CPU time. With the int8 query graph a call
+costs ~0.5 ms plus ~0.11 ms per token (one thread, this machine), so several short queries in
+one call share the fixed part. The API answers in FastAPI's thread pool, so batching is done
+with threads, no event loop or extra worker:
 
-- a caller that finds fewer than `parallel` batches running becomes a *leader*: when others
-  are about (another batch running or callers queued), it waits `window_s` for more to queue,
-  takes the queue (up to `max_batch`), embeds it, hands every caller its row and promotes the
-  next queued caller, if any, to lead the next batch;
+- a caller that finds fewer than `parallel` batches running becomes a *leader*: it takes the
+  queue (up to `max_batch`; with `window_s` > 0 it first waits that long for more to queue when
+  others are about), embeds it, hands every caller its row and promotes the next queued
+  caller, if any, to lead the next batch;
 - the others (*followers*) sleep on their own event until their row arrives or they are
   promoted. While batches run, new arrivals queue, so under load batches form by themselves,
   and a lone query pays no window at all.
@@ -31,24 +31,32 @@ import numpy as np
 
 CACHE_SIZE = 8192  # 8,192 × 384 float32 ≈ 12 MB
 MAX_BATCH = 32
-WINDOW_S = 0.001
-# Batches run at once, each in a one-thread onnxruntime session (`QUERY_THREADS`): measured on
-# the 2-core machine with 16 concurrent callers, one batch per core gave 70-76 queries/s where
-# one batch at a time over both cores gave 41-42 (the thread pool stalls whenever the machine is
-# busy, and a lone 16-token query ran 8.7 ms on one thread vs 13-15 ms on two).
-PARALLEL = max(1, min(4, os.cpu_count() or 1))
+# No batching window: with the int8 query graph a call is ~3 ms, so a 1 ms wait cost more than
+# the callers it gathered (16 in-process callers on the 2-core machine, alternated 3 times:
+# 357 queries/s with the 1 ms window vs 386 without); under load batches still form from the
+# callers that queue while the running batches run.
+WINDOW_S = 0.0
+# Batches run at once, each in a one-thread onnxruntime session (`QUERY_THREADS`). Measured on
+# the 2-core machine with 16 concurrent callers: one batch per core gave 70-76 queries/s where
+# one batch at a time over both cores gave 41-42 with the packaged graph (the thread pool stalls
+# whenever the machine is busy). With the int8 graph, through the API (wrk, 16 connections,
+# distinct queries, alternated twice): one per core 269 and 257 req/s, one more than the cores
+# 194 and 197 (the shard's child process and the event loop need the cycles), a single batch
+# at a time 188 and 194. INFRA_ASSETS_QUERY_PARALLEL overrides it.
+PARALLEL = int(os.environ.get("INFRA_ASSETS_QUERY_PARALLEL", str(max(1, min(4, os.cpu_count() or 1)))))
 QUERY_THREADS = 1
-# A query that arrives alone (no other batch running, nobody queued) runs on a session with
-# every core instead: alternated through the API on the quiet machine (bench/serving.py
+# A query that arrives alone (the only search in flight in its `Searcher`, no other batch
+# running, nobody queued) runs on a session with every core instead: alternated through the API on the quiet machine (bench/serving.py
 # --latency-only), p50 8.4 / 9.9 ms vs 14.2 / 13.6 with one thread, p99 17.2 / 19.6 vs 148 /
 # 22.4. Under heavy outside load it measured worse (p99 50 vs 23 ms: onnxruntime's spinning pool
 # stalls when the machine is busy); INFRA_ASSETS_SOLO_THREADS=1 turns it off.
 SOLO_THREADS = int(os.environ.get("INFRA_ASSETS_SOLO_THREADS", str(min(2, os.cpu_count() or 1))))
 
 
-# One model call costs about as much as this many tokens more (measured, one-thread session:
-# ~5.7 ms + ~0.53 ms per token, batch × longest text, on the 2-core machine under load).
-CALL_COST_TOKENS = 11
+# One model call costs about as much as this many tokens more (measured with the int8 query
+# graph, one-thread session: ~0.5 ms + ~0.11 ms per token, batch × longest text, on the 2-core
+# machine; the packaged float graph was ~5.7 ms + ~0.53 ms per token under load, 11 tokens).
+CALL_COST_TOKENS = 5
 
 
 def _tokens(text: str) -> int:
