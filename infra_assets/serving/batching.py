@@ -46,8 +46,8 @@ WINDOW_S = 0.0
 PARALLEL = int(os.environ.get("INFRA_ASSETS_QUERY_PARALLEL", str(max(1, min(4, os.cpu_count() or 1)))))
 QUERY_THREADS = 1
 # A query that arrives alone (the only search in flight in its `Searcher`, no other batch
-# running, nobody queued) runs on a session with every core instead: alternated through the API on the quiet machine (bench/serving.py
-# --latency-only), p50 8.4 / 9.9 ms vs 14.2 / 13.6 with one thread, p99 17.2 / 19.6 vs 148 /
+# running, nobody queued) runs on a session with every core instead: alternated through the
+# API on the quiet machine (bench/serving.py --latency-only), p50 8.4 / 9.9 ms vs 14.2 / 13.6 with one thread, p99 17.2 / 19.6 vs 148 /
 # 22.4. Under heavy outside load it measured worse (p99 50 vs 23 ms: onnxruntime's spinning pool
 # stalls when the machine is busy); INFRA_ASSETS_SOLO_THREADS=1 turns it off.
 SOLO_THREADS = int(os.environ.get("INFRA_ASSETS_SOLO_THREADS", str(min(2, os.cpu_count() or 1))))
