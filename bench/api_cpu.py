@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="start of the query slice (0-30,000)")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--repeated", action="store_true",
+                        help="one query over and over (the answer cache: HTTP and framework cost alone)")
     args = parser.parse_args()
 
     docs, _ = bench.corpus_and_queries()
@@ -59,6 +61,8 @@ def main() -> None:
         before = {name: cpu(p) for name, p in processes.items()}
         machine_before = psutil.cpu_times()
         paths = [bench.search_path(q, 10, args.mode) for q in pool[args.offset:args.offset + 15000]]
+        if args.repeated:
+            paths = paths[:1]
         result = bench.wrk(port, paths, args.seconds, args.connections)
         machine_after = psutil.cpu_times()
         after = {name: cpu(p) for name, p in processes.items()}

@@ -1,8 +1,9 @@
 """The query graph against the passage graph: speed, agreement and ranking on SciFact.
 
 Serving embeds queries with an int8 graph of the packaged model (see `embedding.Embedder`,
-`queries=True`); passages stay on the packaged float graph. This script measures, side by side
-in one run (alternating the two graphs, medians):
+`queries=True`), with each layer's attention and GELU fused (`graph_fusion`); passages stay on
+the packaged float graph. This script measures, side by side in one run (alternating the
+graphs, medians; "int8-unfused" is the same int8 graph without the fusion, derived here):
 
 1. speed on one onnxruntime thread: one query at a time (the 1,109 SciFact queries, mean ~22
    wordpieces), and batches of 16 texts of one length (a batch as `QueryEmbedder` forms them);
@@ -47,6 +48,21 @@ def per_query_ms(model, texts: list[str], batch: int) -> float:
     return (time.perf_counter() - started) / len(texts) * 1000
 
 
+class Unfused:
+    """The int8 query graph as derived without `graph_fusion` (recipe 1), for comparison."""
+
+    def __init__(self, tokenizer, folder: Path):
+        from infra_assets.embedding import QueryGraph, _quantize, fold_weights, packaged_onnx_path
+
+        folded, out = folder / "folded.onnx", folder / "unfused.onnx"
+        fold_weights(packaged_onnx_path(), folded)
+        _quantize(folded, out)
+        self._graph = QueryGraph(out, tokenizer, threads=1)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._graph.embed(list(texts))
+
+
 def ndcg_at_10(ranked: list[str], relevant: set[str]) -> float:
     dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:10]) if d in relevant)
     ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
@@ -66,6 +82,10 @@ def main() -> None:
     graphs = {"passages": Embedder(threads=1), "int8": Embedder(threads=1, queries=True)}
     if graphs["int8"].graph != "int8-queries":
         raise SystemExit("the int8 query graph is not in use (INFRA_ASSETS_QUERY_INT8=0, or its check failed)")
+    import tempfile
+
+    unfused_dir = tempfile.TemporaryDirectory()
+    graphs["int8-unfused"] = Unfused(graphs["passages"].tokenizer(), Path(unfused_dir.name))
     result: dict = {"date": datetime.date.today().isoformat(),
                     "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
                     "load_avg_start": round(os.getloadavg()[0], 2)}
@@ -88,12 +108,16 @@ def main() -> None:
         for name, s in speed.items()}
     result["speedup"] = {k: round(result["speed_one_thread"]["passages"][k] / result["speed_one_thread"]["int8"][k], 2)
                          for k in ("one_ms", "batch16_ms")}
+    result["fusion_speedup"] = {k: round(result["speed_one_thread"]["int8-unfused"][k] / result["speed_one_thread"]["int8"][k], 2)
+                                for k in ("one_ms", "batch16_ms")}
 
     # 2. agreement, each query alone
     alone = {name: np.vstack([model.embed_queries([q]) for q in queries]) for name, model in graphs.items()}
     cos = np.sum(alone["passages"] * alone["int8"], axis=1)
     result["cosine"] = {"mean": round(float(cos.mean()), 4), "p1": round(float(np.percentile(cos, 1)), 4),
                         "min": round(float(cos.min()), 4), "queries": len(queries)}
+    cos = np.sum(alone["passages"] * alone["int8-unfused"], axis=1)
+    result["cosine_unfused"] = {"mean": round(float(cos.mean()), 4), "min": round(float(cos.min()), 4)}
 
     # 3. ranking on the test queries, exact search over the abstracts
     all_ids = [json.loads(line)["_id"] for line in (SCIFACT / "queries.jsonl").open()]

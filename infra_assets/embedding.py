@@ -336,43 +336,80 @@ def _writable_cache_dir() -> Path:
     raise ModelError(f"no writable folder for derived model files among {_cache_dirs()}")
 
 
-def query_onnx_path() -> Path:
-    """The int8 query graph of the packaged model, derived on first use (~1.5 s) and cached.
+QUERY_GRAPH_RECIPE = 2  # bump when the derivation changes: 2 = attention and GELU fused (graph_fusion)
 
-    Two steps, both onnxruntime's own tools: its basic graph optimisation folds the packaged
-    weights (int8 × scale) into float32 constants, then `quantize_dynamic` requantizes every
-    weight matrix to int8 per output channel, activations quantized at run time. The file name
-    carries the source checksum and the onnxruntime/onnx versions, so an upgrade derives anew;
+
+def query_onnx_path() -> Path:
+    """The int8 query graph of the packaged model, derived on first use (~2 s) and cached.
+
+    Three steps, with onnxruntime's and onnx's own tools: onnxruntime's basic graph optimisation
+    folds the packaged weights (int8 × scale) into float32 constants; `graph_fusion.fuse` turns
+    each layer's attention and GELU into onnxruntime's fused kernels (skipped, with a warning, if
+    the graph is not shaped as expected); then `quantize_dynamic` requantizes every weight matrix
+    to int8 per output channel, activations quantized at run time. The file name carries the
+    source checksum, the recipe and the onnxruntime/onnx versions, so an upgrade derives anew;
     files are written under a temporary name and renamed, so concurrent processes are safe.
     """
     import onnx
     import onnxruntime as ort
 
     source = packaged_onnx_path()
-    name = f"minilm-l6-query-int8-{PACKAGED_ONNX_SHA256[:12]}-ort{ort.__version__}-onnx{onnx.__version__}.onnx"
+    name = (f"minilm-l6-query-int8-{PACKAGED_ONNX_SHA256[:12]}-r{QUERY_GRAPH_RECIPE}"
+            f"-ort{ort.__version__}-onnx{onnx.__version__}.onnx")
     for folder in _cache_dirs():  # a read-only cache (an image built with it) is used as is
         if (folder / name).is_file():
             return folder / name
     target = _writable_cache_dir() / name
     _verify_sha256(source)
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         folded = Path(tmp) / "folded.onnx"
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        fold_weights(source, folded)
         out = Path(tmp) / "query.onnx"
-        quiet = _DropRecommendation()
-        logging.getLogger().addFilter(quiet)  # its "consider pre-processing" advice is for CNNs
         try:
-            quantize_dynamic(folded, out, op_types_to_quantize=["MatMul"], per_channel=True,
-                             weight_type=QuantType.QInt8)
-        finally:
-            logging.getLogger().removeFilter(quiet)
+            fused = Path(tmp) / "fused.onnx"
+            _fuse_graph(folded, fused)
+            _quantize(fused, out)
+            ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # loads: the kernels exist
+        except Exception as exc:
+            log.warning("query graph: attention not fused (%s); using the unfused graph", exc)
+            _quantize(folded, out)
         os.replace(out, target)
     return target
+
+
+def fold_weights(source: Path, target: Path) -> None:
+    """The packaged graph with its int8 weights × scales folded into float32 constants."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(target)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def _fuse_graph(source: Path, target: Path) -> None:
+    import json
+
+    import onnx
+
+    from .graph_fusion import fuse
+
+    heads = int(json.loads((PACKAGED_MODEL_DIR / "config.json").read_text())["num_attention_heads"])
+    model = onnx.load(str(source))
+    fuse(model, num_heads=heads)
+    onnx.save(model, str(target))
+
+
+def _quantize(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quiet = _DropRecommendation()
+    logging.getLogger().addFilter(quiet)  # its "consider pre-processing" advice is for CNNs
+    try:
+        quantize_dynamic(source, target, op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8)
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 class _DropRecommendation(logging.Filter):

@@ -200,6 +200,67 @@ def test_oversized_body_is_refused(api, indexed):
     assert r.json()["results"][0]["title"] == spec.title
 
 
+# Requests the fast path takes, each with the route's answer to compare (`FastSearch`).
+SAME_ANSWER = [
+    ("GET", {"k": 3}),
+    ("GET", {"k": "4", "mode": "dense", "min_score": "0.1"}),
+    ("GET", {"source": ["demo", "demo"], "mode": "sparse"}),
+    ("GET", {"k": 2, "min_score": "-1e3", "mode": "hybrid"}),
+    ("POST", {"k": 3, "sources": ["demo"]}),
+    ("POST", {"k": 5, "min_score": 0, "mode": "dense", "sources": None}),
+    ("POST", {"mode": "sparse", "sources": []}),
+]
+
+
+@pytest.mark.parametrize("method, extra", SAME_ANSWER, ids=[f"{m} {sorted(e)}" for m, e in SAME_ANSWER])
+def test_the_fast_path_answers_exactly_as_the_route(indexed, method, extra):
+    from infra_assets.serving.api import plain_body_args, plain_query_args
+
+    project, _, pages = indexed
+    query = pages[5].query + " ünïcode"
+    servers = [Api(create_app(Searcher(project.data_dir / "serving"), data_dir=project.data_dir,
+                              sources_path=project.sources_path, api_key="", fast_search=fast))
+               for fast in (True, False)]
+    try:
+        answers = []
+        for server in servers:
+            if method == "GET":
+                r = requests.get(f"{server.url}/search", params={"q": query, **extra}, timeout=10)
+                assert plain_query_args(r.request.url.split("?", 1)[1].encode()) is not None  # taken fast
+            else:
+                r = requests.post(f"{server.url}/search", json={"query": query, **extra}, timeout=10)
+                assert plain_body_args(r.request.body) is not None
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+            answers.append({**r.json(), "took_ms": None})
+        assert answers[0] == answers[1] and answers[0]["results"]
+    finally:
+        for server in servers:
+            server.stop()
+
+
+FALLS_THROUGH = [  # query strings or bodies the fast path leaves to the route (which refuses or reads them)
+    b"", b"k=3", b"q=a&q=b", b"q=a&k=0", b"q=a&k=2.5", b"q=a&k=+3", b"q=a&min_score=nan", b"q=a&min_score=1e999",
+    b"q=a&mode=fuzzy", b"q=a&extra=1", b"q=%FF", "q=é".encode(), b"q=" + b"x" * 2001,
+]
+BODIES_THROUGH = [b"", b"[]", b'"bees"', b"not json", b'{"query": "a", "query": "b"}', b'{"query": 5}',
+                  b'{"query": "a", "k": 2.0}', b'{"query": "a", "k": true}', b'{"query": "a", "min_score": NaN}',
+                  b'{"query": "a", "min_score": false}', b'{"query": "a", "sources": "demo"}',
+                  b'{"query": "a", "sources": [1]}', b'{"query": "a", "q": 1}', b'{"query": "a", "mode": null, "k": 0}']
+
+
+def test_the_fast_path_takes_only_plainly_valid_input():
+    from infra_assets.serving.api import plain_body_args, plain_query_args
+
+    assert plain_query_args(b"q=hello+world&k=10&source=a&source=b&min_score=0.25&mode=dense") == (
+        "hello world", 10, ["a", "b"], 0.25, "dense")
+    assert plain_query_args(b"q=%E2%9C%93") == ("\u2713", 5, None, None, None)
+    assert plain_body_args(b'{"query": "bees", "k": 7, "min_score": 1, "mode": null}') == ("bees", 7, None, 1, None)
+    for query_string in FALLS_THROUGH:
+        assert plain_query_args(query_string) is None, query_string
+    for body in BODIES_THROUGH:
+        assert plain_body_args(body) is None, body
+
+
 def test_healthz_sources_and_docs(api, indexed):
     r = requests.get(f"{api.url}/healthz", timeout=10)
     assert r.status_code == 200 and r.json()["index_version"]

@@ -110,3 +110,52 @@ def test_the_query_session_pools_exactly_like_fastembed():
     ours = QueryGraph(packaged_onnx_path(), passages.tokenizer(), threads=1)
     texts = QUERIES + [" ".join(PASSAGES)]  # mixed lengths: one batch with padding
     np.testing.assert_allclose(ours.embed(texts), passages.embed_queries_with_fastembed(texts), atol=2e-5)
+
+
+def test_attention_and_gelu_are_fused_without_changing_the_float_graph(cache, tmp_path):
+    import onnx
+
+    from infra_assets.embedding import QueryGraph, _fuse_graph, fold_weights, packaged_onnx_path
+
+    ops = [node.op_type for node in onnx.load(str(query_onnx_path())).graph.node]
+    assert ops.count("MultiHeadAttention") == 6 and ops.count("Gelu") == 6 and "Softmax" not in ops
+    # In float, before quantization, the fused graph computes what the packaged one does.
+    folded, fused = tmp_path / "folded.onnx", tmp_path / "fused.onnx"
+    fold_weights(packaged_onnx_path(), folded)
+    _fuse_graph(folded, fused)
+    tokenizer = Embedder(threads=1).tokenizer()
+    texts = QUERIES + [" ".join(PASSAGES)]  # padding in the batch: the key padding mask matters
+    before = QueryGraph(folded, tokenizer, threads=1).embed(texts)
+    after = QueryGraph(fused, tokenizer, threads=1).embed(texts)
+    np.testing.assert_allclose(after, before, atol=2e-5)
+
+
+def test_a_graph_that_cannot_be_fused_is_quantized_unfused(cache, monkeypatch, caplog):
+    import onnx
+
+    import infra_assets.embedding as embedding
+    from infra_assets.graph_fusion import FusionError
+
+    def refuse(source, target):
+        raise FusionError("not the expected export")
+
+    monkeypatch.setattr(embedding, "_fuse_graph", refuse)
+    with caplog.at_level(logging.WARNING, logger="infra_assets.embedding"):
+        model = Embedder(threads=1, queries=True)
+    assert "attention not fused" in caplog.text and model.graph == "int8-queries"
+    ops = [node.op_type for node in onnx.load(str(query_onnx_path())).graph.node]
+    assert "MultiHeadAttention" not in ops and "MatMulInteger" in ops
+
+
+def test_the_fusion_refuses_a_graph_of_another_shape():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from infra_assets.graph_fusion import FusionError, fuse
+
+    x = helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.INT64, [1, 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Identity", ["attention_mask"], ["y"])], "g", [x], [y]))
+    with pytest.raises(FusionError, match="no attention layers"):
+        fuse(model, num_heads=12)
+    assert isinstance(model, onnx.ModelProto)

@@ -9,12 +9,18 @@ died and could not be started again answers 503.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import logging
+import math
+import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -172,9 +178,153 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+SEARCH_THREADS = 40  # searches run at once on the fast path: as many as FastAPI's thread pool
+PLAIN_K = re.compile(r"[0-9]{1,3}")
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+BODY_FIELDS = frozenset(SearchBody.model_fields)
+
+
+class FastSearch:
+    """`/search` requests with plainly valid input, answered beneath the framework's layers.
+
+    On a distinct query the event loop is the API's one serial resource, and FastAPI's layers
+    (routing, parameter solving, response validation, the thread-pool hop through anyio) took
+    more of it than the HTTP itself. This path parses the parameters or the JSON body itself,
+    runs the search in its own thread pool and writes the same JSON object the route would.
+    Measured with bench/api_cpu.py (16 connections, distinct queries, alternated 3 times):
+    315, 327 and 356 req/s against 309, 307 and 299 through the route.
+
+    It only ever takes requests whose input is plainly valid (the types and ranges of the
+    contract, nothing unknown or repeated); everything else (every malformed request, so every
+    422) goes on to the FastAPI routes untouched, body included, and is answered exactly as
+    before. Refusals from the search itself (400, 503) and internal errors are shaped as the
+    app's exception handlers shape them (`error_answer`). Inside `Guard`: keys and body caps
+    apply first.
+    """
+
+    def __init__(self, app: ASGIApp, searcher: Searcher):
+        self.app = app
+        self.searcher = searcher
+        self.pool = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="search")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/search":
+            await self.app(scope, receive, send)
+            return
+        args = None
+        if scope["method"] == "GET":
+            args = plain_query_args(scope.get("query_string", b""))
+        elif scope["method"] == "POST" and _is_json(scope):
+            body, receive = await _read_body(receive)
+            args = plain_body_args(body)
+        if args is None:
+            await self.app(scope, receive, send)
+            return
+        query, k, sources, min_score, mode = args
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(
+                self.pool, lambda: self.searcher.search(query, k, sources, min_score, mode=mode))
+            status = 200
+        except Exception as exc:
+            status, answer = error_answer(exc)
+        payload = json.dumps(answer, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def plain_query_args(query_string: bytes) -> tuple | None:
+    """(query, k, sources, min_score, mode) from a GET query string, or None unless plainly valid."""
+    try:
+        pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True, errors="strict")
+    except (UnicodeError, ValueError):
+        return None
+    q = k = min_score = mode = None
+    sources: list[str] = []
+    for key, value in pairs:
+        if key == "q" and q is None:
+            q = value
+        elif key == "k" and k is None and PLAIN_K.fullmatch(value):
+            k = int(value)
+        elif key == "source":
+            sources.append(value)
+        elif key == "min_score" and min_score is None and PLAIN_NUMBER.fullmatch(value):
+            min_score = float(value)
+        elif key == "mode" and mode is None and value in MODES:
+            mode = value
+        else:
+            return None
+    return _plain(q, 5 if k is None else k, sources or None, min_score, mode)
+
+
+def plain_body_args(body: bytes) -> tuple | None:
+    """The same from a POST body, or None unless it is a JSON object the route would accept."""
+    try:
+        data = json.loads(body, object_pairs_hook=_no_repeats)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not data.keys() <= BODY_FIELDS:
+        return None
+    k, sources, min_score = data.get("k", 5), data.get("sources"), data.get("min_score")
+    if type(k) is not int or (sources is not None and not (
+            type(sources) is list and all(type(s) is str for s in sources))):
+        return None
+    if min_score is not None and type(min_score) not in (int, float):
+        return None
+    return _plain(data.get("query"), k, sources, min_score, data.get("mode"))
+
+
+def _plain(query, k: int, sources, min_score, mode) -> tuple | None:
+    if type(query) is not str or len(query) > MAX_QUERY_CHARS or not 1 <= k <= MAX_K:
+        return None
+    if (min_score is not None and not math.isfinite(min_score)) or (mode is not None and mode not in MODES):
+        return None
+    return query, k, sources, min_score, mode
+
+
+def _no_repeats(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a repeated key")  # the route decides what a repeated field means
+    return dict(pairs)
+
+
+def _is_json(scope: Scope) -> bool:
+    content_type = Headers(scope=scope).get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body (`Guard` has capped it), and a `receive` that hands it out again."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    return bytes(body), _replay(bytes(body), receive)
+
+
+def error_answer(exc: Exception) -> tuple[int, dict]:
+    """A search's exception as the API answers it: the status and the JSON body."""
+    if isinstance(exc, BadQuery):
+        return 400, {"detail": str(exc)}
+    if isinstance(exc, NoIndex):
+        return 503, {"detail": str(exc)}
+    if isinstance(exc, ShardHostError):
+        log.error("%s", exc)
+        return 503, {"detail": "the index is temporarily unavailable; retry shortly"}
+    log.error("internal error", exc_info=exc)
+    return 500, {"detail": "internal error"}
+
+
 def create_app(searcher: Searcher | None = None, *, data_dir: Path | None = None,
-               sources_path: Path | None = None, api_key: str | None = None) -> FastAPI:
+               sources_path: Path | None = None, api_key: str | None = None, fast_search: bool = True) -> FastAPI:
     """The API over one `Searcher`. `api_key=None` reads INFRA_ASSETS_API_KEY; `""` means open.
+    `fast_search=False` sends every `/search` through the FastAPI routes (`FastSearch`).
 
     One app serves one process lifetime: the MCP session manager inside can be run only once.
     """
@@ -208,23 +358,19 @@ def create_app(searcher: Searcher | None = None, *, data_dir: Path | None = None
     app = FastAPI(title="infra-assets", version="0.1.0", lifespan=lifespan,
                   description="Fresh passages from the live web, for models and apps.")
     app.state.searcher = searcher
+    if fast_search:
+        app.add_middleware(FastSearch, searcher=searcher)  # inside Guard: added first
     app.add_middleware(Guard, api_key=api_key or None)
     # Without a key the API is meant for loopback, so /mcp also refuses foreign Host headers
     # (DNS rebinding); with a key, the key is the protection and any host name may be used.
     mount_mcp(app, mcp, loopback_only=not api_key, max_body=MAX_BODY_BYTES)
 
     @app.exception_handler(BadQuery)
-    async def bad_query(_: Request, exc: BadQuery):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
     @app.exception_handler(NoIndex)
-    async def no_index(_: Request, exc: NoIndex):
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-
     @app.exception_handler(ShardHostError)
-    async def shard_down(_: Request, exc: ShardHostError):
-        log.error("%s", exc)
-        return JSONResponse({"detail": "the index is temporarily unavailable; retry shortly"}, status_code=503)
+    async def refused(_: Request, exc: Exception):
+        status, body = error_answer(exc)
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
