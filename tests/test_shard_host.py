@@ -96,8 +96,18 @@ def test_the_host_answers_exactly_as_the_shard_in_process(served, vectors):
         with ThreadPoolExecutor(24) as pool:
             got = list(pool.map(lambda i: host.search(vectors[i % len(TEXTS)], 3), range(200)))
         assert got == [reader.search(vectors[i % len(TEXTS)], 3) for i in range(200)]
+        assert host.searches.calls >= 200 and host.searches.batches < host.searches.calls  # some crossed together
         with pytest.raises(RuntimeError, match="failed in the shard process"):  # the query's own error
             host.search(vectors[0], 3, min_score="high")
+        # A bad search batched with good ones fails alone.
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(host.search, vectors[i % len(TEXTS)], 3, min_score="high" if i == 5 else None)
+                       for i in range(40)]
+        for i, future in enumerate(futures):
+            if i == 5:
+                assert isinstance(future.exception(), RuntimeError)
+            else:
+                assert future.result() == reader.search(vectors[i % len(TEXTS)], 3)
         assert len(host.search(vectors[0], 3)) == 3  # and the host carries on
     finally:
         host.close()

@@ -65,6 +65,16 @@ def test_store_roundtrip(kind, tmp_path):
         assert store.sources() == {"a": 16}
 
 
+def test_a_batch_of_searches_answers_as_each_search_alone(tmp_path):
+    with EdgeStore.open_writer(tmp_path / "coll", DIM) as store:
+        a, b = points("a", 40), points("b", 20, seed=1)
+        store.upsert(a + b)
+        searches = [(a[i].vector, 1 + i % 7, ["b"] if i % 3 == 0 else None, 0.1 if i % 4 == 0 else None, 32, None, None)
+                    for i in range(12)]
+        assert store.search_many(searches) == [store.search(*s[:5]) for s in searches]
+        assert store.search_many([]) == []
+
+
 def test_embedded_generation_is_readable_by_several_processes(tmp_path):
     with EdgeStore.open_writer(tmp_path / "coll", DIM) as store:
         store.upsert(points("a", 50))

@@ -55,23 +55,15 @@ class _EdgeBase:
         `min_score` bounds the cosine of dense candidates, or the BM25 score when only `sparse`
         is given; fused scores have no fixed scale, so under hybrid it filters the dense prefetch only.
         """
-        filt = _source_filter(sources)
-        params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
-        dense = qe.Query.Nearest(list(map(float, vector)), using=DENSE) if vector is not None else None
-        bm25 = qe.Query.Nearest(qe.SparseVector(*sparse), using=SPARSE) if sparse is not None else None
-        if dense is not None and bm25 is not None:
-            depth = fusion.prefetch_limit(k)
-            request = qe.QueryRequest(
-                limit=k, filter=filt, with_payload=True,
-                prefetches=[qe.Prefetch(depth, dense, params=params, filter=filt, score_threshold=min_score),
-                            qe.Prefetch(depth, bm25, filter=filt)],
-                query=(qe.Fusion.Dbsf() if fusion.method == "dbsf"
-                       else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())),
-            )
-        else:
-            request = qe.QueryRequest(limit=k, query=dense or bm25, filter=filt, with_payload=True,
-                                      score_threshold=min_score, params=params)
-        return [Hit(str(p.id), float(p.score), p.payload or {}) for p in self._shard.query(request)]
+        request = _query_request(vector, k, sources, min_score, hnsw_ef, sparse, fusion)
+        return _hits(self._shard.query(request))
+
+    def search_many(self, searches: Sequence[tuple]) -> list[list[Hit]]:
+        """Several `search`es, each given as its positional arguments `(vector, k, sources,
+        min_score, hnsw_ef, sparse, fusion)`, run as one planned batch (`query_batch`): at 100k
+        points, 4 dense searches took 0.74 ms each against 0.92 ms one by one."""
+        requests = [_query_request(*search) for search in searches]
+        return [_hits(points) for points in self._shard.query_batch(qe.QueryBatchRequest(requests))]
 
     def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
         """Every point of a source (or all), with the requested payload fields."""
@@ -192,6 +184,31 @@ class EdgeReader(_EdgeBase):
                     self.search(vector, 10, sources, hnsw_ef=hnsw_ef, sparse=terms)
                     ran += 1
         return ran
+
+
+def _query_request(vector: Sequence[float] | None, k: int, sources: Sequence[str] | None = None,
+                   min_score: float | None = None, hnsw_ef: int | None = None, sparse: Sparse | None = None,
+                   fusion: FusionParams | None = DEFAULT_FUSION) -> qe.QueryRequest:
+    fusion = fusion or DEFAULT_FUSION
+    filt = _source_filter(sources)
+    params = qe.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
+    dense = qe.Query.Nearest(list(map(float, vector)), using=DENSE) if vector is not None else None
+    bm25 = qe.Query.Nearest(qe.SparseVector(*sparse), using=SPARSE) if sparse is not None else None
+    if dense is not None and bm25 is not None:
+        depth = fusion.prefetch_limit(k)
+        return qe.QueryRequest(
+            limit=k, filter=filt, with_payload=True,
+            prefetches=[qe.Prefetch(depth, dense, params=params, filter=filt, score_threshold=min_score),
+                        qe.Prefetch(depth, bm25, filter=filt)],
+            query=(qe.Fusion.Dbsf() if fusion.method == "dbsf"
+                   else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())),
+        )
+    return qe.QueryRequest(limit=k, query=dense or bm25, filter=filt, with_payload=True,
+                           score_threshold=min_score, params=params)
+
+
+def _hits(points) -> list[Hit]:
+    return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
 
 
 def scan_pages(page, source: str | None, fields: list[str] | None) -> Iterator[tuple[str, dict]]:

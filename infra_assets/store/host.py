@@ -33,6 +33,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .coalesce import Coalescer
 from .edge import EdgeReader, scan_pages
 from .fusion import DEFAULT_FUSION, FusionParams
 from .payload import Hit, Sparse
@@ -49,6 +50,10 @@ READY_CONNECTIONS = 16
 OPEN_TIMEOUT_S = 600.0  # loading and warming; ~1 s at 100k points
 STOP_TIMEOUT_S = 5.0  # asked to leave, then killed
 RESTART_BACKOFF_S = 5.0  # after a failed restart, queries fail fast for this long
+# Searches that arrive together cross as one message and run in the child as one planned batch
+# (`EdgeReader.search_many`); two batches in flight, so the child never waits for the next.
+SEARCH_BATCHES_IN_FLIGHT = 2
+MAX_SEARCH_BATCH = 16
 
 
 class ShardHostError(RuntimeError):
@@ -70,6 +75,7 @@ class ShardHost:
         self._lock = threading.Lock()  # starting, restarting and closing the child
         self._failed_at: float | None = None
         self._closed = False
+        self.searches = Coalescer(self._search_batch, parallel=SEARCH_BATCHES_IN_FLIGHT, max_batch=MAX_SEARCH_BATCH)
 
     @classmethod
     def open(cls, path: Path, max_connections: int = MAX_CONNECTIONS) -> "ShardHost":
@@ -94,7 +100,12 @@ class ShardHost:
             vector = vector.tolist() if hasattr(vector, "tolist") else list(map(float, vector))
         args = (vector, k, list(sources) if sources else None, min_score, hnsw_ef, sparse,
                 None if fusion == DEFAULT_FUSION else fusion)
-        return [Hit(*hit) for hit in self._call("search", args)]
+        return [Hit(*hit) for hit in self.searches.call(args)]
+
+    def _search_batch(self, searches: list[tuple]) -> list[tuple[bool, Any]]:
+        """One message for concurrent searches; each gets its hits or its own error."""
+        return [(ok, value if ok else RuntimeError(f"{self.path.name}: search failed in the shard process: {value}"))
+                for ok, value in self._call("search_batch", (searches,))]
 
     def count(self, source: str | None = None) -> int:
         return self._call("count", (source,))
@@ -311,7 +322,8 @@ def _accept(listener: Listener, reader: EdgeReader) -> None:
 
 def _answer(conn: Connection, reader: EdgeReader) -> None:
     """Answer one connection's requests, one at a time, until the parent closes it."""
-    ops = {"search": lambda *args: _search(reader, *args), "count": reader.count, "sources": reader.sources,
+    ops = {"search": lambda *args: _search(reader, *args), "search_batch": lambda searches: _search_batch(reader, searches),
+           "count": reader.count, "sources": reader.sources,
            "has_sparse": reader.has_sparse, "page": reader.page}
     with conn:
         while True:
@@ -327,6 +339,22 @@ def _answer(conn: Connection, reader: EdgeReader) -> None:
                 conn.send(reply)
             except OSError:
                 return
+
+
+def _search_batch(reader: EdgeReader, searches: list[tuple]) -> list[tuple[bool, Any]]:
+    """(True, hits) or (False, the error) per search: one planned batch, or one by one if the
+    batch fails, so a search the engine refuses fails alone."""
+    try:
+        return [(True, [(hit.id, hit.score, hit.payload) for hit in hits]) for hits in reader.search_many(searches)]
+    except Exception:
+        pass
+    answers = []
+    for search in searches:
+        try:
+            answers.append((True, _search(reader, *search)))
+        except Exception as exc:
+            answers.append((False, f"{type(exc).__name__}: {exc}"))
+    return answers
 
 
 def _search(reader: EdgeReader, vector, k, sources, min_score, hnsw_ef, sparse, fusion) -> list[tuple]:
