@@ -29,6 +29,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..store.coalesce import take_turns
+
 CACHE_SIZE = 8192  # 8,192 × 384 float32 ≈ 12 MB
 MAX_BATCH = 32
 # No batching window: with the int8 query graph a call is ~3 ms, so a 1 ms wait cost more than
@@ -145,20 +147,7 @@ class QueryEmbedder:
             if lane.leaders < self.parallel:
                 lane.leaders += 1
                 waiter.slots += 1
-        while True:
-            # Every slot held runs one batch, even when another batch already took our row:
-            # a slot is only ever released or handed on by `_run_batch`.
-            with self._lock:
-                lead = waiter.slots > 0
-                if lead:
-                    waiter.slots -= 1
-                elif waiter.done:
-                    break
-            if lead:
-                self._run_batch(model, model_id, lane, solo)
-            else:
-                waiter.event.wait()
-                waiter.event.clear()  # flags are set before the event: re-read them above
+        take_turns(self._lock, waiter, lambda: self._run_batch(model, model_id, lane, solo))
         if waiter.error is not None:
             raise waiter.error
         return waiter.vector

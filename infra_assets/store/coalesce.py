@@ -30,6 +30,27 @@ class _Call:
         self.slots = 0  # batch slots handed to this caller: each runs one batch
 
 
+def take_turns(lock: threading.Lock, waiter: Any, run_batch: Callable[[], None]) -> None:
+    """Until `waiter.done`: run a batch for every slot handed to it, else sleep on its event.
+
+    `waiter` has `slots` (batch slots handed to it), `done` and `event`, all changed under `lock`
+    (the event set after). Every slot held runs one batch, even when another batch already
+    answered this waiter: a slot is only ever released or handed on by a batch.
+    """
+    while True:
+        with lock:
+            lead = waiter.slots > 0
+            if lead:
+                waiter.slots -= 1
+            elif waiter.done:
+                return
+        if lead:
+            run_batch()
+        else:
+            waiter.event.wait()
+            waiter.event.clear()  # flags are set before the event: read them again above
+
+
 class Coalescer(Generic[Item]):
     """Thread-safe `call(item)`: the item's value from `run`, batched with concurrent calls."""
 
@@ -50,18 +71,7 @@ class Coalescer(Generic[Item]):
             if self._running < self.parallel:
                 self._running += 1
                 call.slots += 1
-        while True:
-            with self._lock:
-                lead = call.slots > 0
-                if lead:
-                    call.slots -= 1
-                elif call.done:
-                    break
-            if lead:
-                self._run_batch()
-            else:
-                call.event.wait()
-                call.event.clear()  # flags are set before the event: read them again above
+        take_turns(self._lock, call, self._run_batch)
         if call.error is not None:
             raise call.error
         return call.value
