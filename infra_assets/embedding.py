@@ -235,9 +235,16 @@ class QueryGraph:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, PACKAGED_DIM), dtype=np.float32)
-        encoded = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        # One `encode` per text, padded here: `encode_batch` hands even two short queries to the
+        # tokenizer's thread pool, whose threads spin; it cost 195 µs of CPU for two queries
+        # against 43 µs this way (this machine), and took cycles from the model batches.
+        encoded = [self._tokenizer.encode(text) for text in texts]
+        width = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            ids[row, :len(e.ids)] = e.ids
+            mask[row, :len(e.ids)] = e.attention_mask
         feed = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)

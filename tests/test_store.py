@@ -91,6 +91,24 @@ def test_embedded_generation_is_readable_by_several_processes(tmp_path):
     reader.close()
 
 
+def test_a_published_generation_searches_on_its_own_small_pool(tmp_path):
+    """Edge's default pool is several spinning threads per shard; a generation carries ours."""
+    from infra_assets.store.edge import SEARCH_THREADS
+
+    with EdgeStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 50))
+        store.snapshot_to(tmp_path / "gen")
+    code = (  # in a process of its own, so no other test's shard adds threads
+        "import pathlib; from infra_assets.store import EdgeReader;"
+        f"r = EdgeReader.open(pathlib.Path(r'{tmp_path / 'gen'}')); r.warm();"
+        "names = [p.read_text().strip() for p in pathlib.Path('/proc/self/task').glob('*/comm')];"
+        "print(sum(n.startswith('edge-search') for n in names))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) == SEARCH_THREADS
+
+
 def test_the_writer_lock_serialises_processes(tmp_path):
     lock = tmp_path / "x.lock"
     with _file_lock(lock, 5):
