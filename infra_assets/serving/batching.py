@@ -13,7 +13,7 @@ with threads, no event loop or extra worker:
   promoted. While batches run, new arrivals queue, so under load batches form by themselves,
   and a lone query pays no window at all.
 
-`parallel` batches run at once, one per core, each in a one-thread onnxruntime session
+`parallel` batches run at once, one more than the cores, each in a one-thread onnxruntime session
 (`QUERY_THREADS`). A batch is padded to its longest text, so it is cut into calls of similar
 lengths (`length_groups`). Vectors are cached by (model, text): repeated queries skip the
 model. A text the model fails on fails its own caller only (the batch is retried one by one).
@@ -38,14 +38,18 @@ MAX_BATCH = 32
 # 357 queries/s with the 1 ms window vs 386 without); under load batches still form from the
 # callers that queue while the running batches run.
 WINDOW_S = 0.0
-# Batches run at once, each in a one-thread onnxruntime session (`QUERY_THREADS`). Measured on
-# the 2-core machine with 16 concurrent callers: one batch per core gave 70-76 queries/s where
-# one batch at a time over both cores gave 41-42 with the packaged graph (the thread pool stalls
-# whenever the machine is busy). With the int8 graph, through the API (wrk, 16 connections,
-# distinct queries, alternated twice): one per core 269 and 257 req/s, one more than the cores
-# 194 and 197 (the shard's child process and the event loop need the cycles), a single batch
-# at a time 188 and 194. INFRA_ASSETS_QUERY_PARALLEL overrides it.
-PARALLEL = int(os.environ.get("INFRA_ASSETS_QUERY_PARALLEL", str(max(1, min(4, os.cpu_count() or 1)))))
+# Batches run at once, each in a one-thread onnxruntime session (`QUERY_THREADS`): one more than
+# the cores. Measured on the 2-core machine with 16 concurrent callers: one batch per core gave
+# 70-76 queries/s where one batch at a time over both cores gave 41-42 with the packaged graph
+# (the thread pool stalls whenever the machine is busy). With the int8 graph, through the API
+# (wrk, 16 connections, distinct queries), when the shard's child still spent ~1.5 ms of CPU a
+# search: one per core 269 and 257 req/s, one more than the cores 194 and 197. Since the child's
+# search pool has one thread (store/edge.py, ~0.9 ms a search), the balance turned
+# (bench/api_cpu.py, alternated 6 times): one per core 341, 349, 347, 380, 391, 331 req/s (median
+# 348), one more than the cores 354, 359, 368, 420, 398, 365 (median 367), with less CPU per
+# request in every pair; two more (4) was no better (373, 349, 315 vs 332, 362, 378).
+# INFRA_ASSETS_QUERY_PARALLEL overrides it.
+PARALLEL = int(os.environ.get("INFRA_ASSETS_QUERY_PARALLEL", str(min(4, os.cpu_count() or 1) + 1)))
 QUERY_THREADS = 1
 # A query that arrives alone (the only search in flight in its `Searcher`, no other batch
 # running, nobody queued) runs on a session with every core instead: alternated through the

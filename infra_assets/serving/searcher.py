@@ -233,7 +233,7 @@ class Searcher:
 
     def embedder(self, manifest: dict) -> Embedder:
         if self._embedder is None:
-            # One onnxruntime thread per call; `QueryEmbedder` runs a batch per core instead. The
+            # One onnxruntime thread per call; `QueryEmbedder` runs several batches at once instead. The
             # query graph: the same model's weights computed in int8 (see `embedding.Embedder`).
             self._embedder = get_embedder(self._model or manifest.get("model", "default"), threads=QUERY_THREADS,
                                           queries=True)
