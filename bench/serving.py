@@ -413,7 +413,7 @@ def main() -> None:
         "hybrid_available": bool(manifest.get("sparse")), **timings,
         # The API's shards in child processes (store/host.py) unless INFRA_ASSETS_SHARD_PROCESS=0.
         "shard_process": os.environ.get("INFRA_ASSETS_SHARD_PROCESS", "1"),
-        # The generation's own search pool, as published (store/edge.py, SEARCH_THREADS); None:
+        # The generation's own search pool, as published (`Settings.search_threads`, store/edge.py); None:
         # published before it was set, edge's default of one spinning thread per CPU.
         "search_threads": json.loads((shard / "edge_config.json").read_text()).get("max_search_threads"),
         # Other work on the shared machine: 1-minute load average at the start and the end.

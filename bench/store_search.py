@@ -1,9 +1,9 @@
 """What one search costs in the embedded engine, by mode and by the size of its search pool.
 
 Opens the 100k-point generation that bench/serving.py serves (run that once first) twice, from
-two copies in a temporary folder: as published (its `max_search_threads`, store/edge.py's
-SEARCH_THREADS) and with that setting removed (edge's default: one pool thread per CPU, at least
-8 here). Then, alternating the two copies, it runs the SciFact queries (vectors from the API's own
+two copies in a temporary folder: as published (its `max_search_threads`, from
+`Settings.search_threads`: see store/edge.py) and with that setting removed (edge's default: one
+pool thread per CPU, at least 8 here). Then, alternating the two copies, it runs the SciFact queries (vectors from the API's own
 query graph, BM25 terms from the API's BM25 model) as dense, BM25 and hybrid searches at the
 API's `hnsw_ef`, one at a time and in batches of 4 (`search_many`, as the shard host sends
 them), and reports per search the wall time and the CPU time of the whole process (every thread

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .config import SourcesConfigError, load_sources, settings
+from .config import SettingsError, SourcesConfigError, load_sources, settings
 
 DEMO_HOST = "127.0.0.1:8765"  # data/sources.yaml points here; `up` serves the demo site on it
 
@@ -36,6 +36,11 @@ def _load_sources_or_exit():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Keep AI applications connected to the live web (Dagster + Qdrant)."""
+    try:  # a bad environment variable is named once, up front, not as a traceback mid-command
+        settings()
+    except SettingsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 # --------------------------------------------------------------------------- refresh

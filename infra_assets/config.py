@@ -173,6 +173,8 @@ class Settings:
     api_key: str | None = field(repr=False)
     # The API opens each generation's edge shard in a child process (`store/host.py`).
     shard_process: bool = True
+    # Threads of each published edge generation's own search pool (`store/edge.py`).
+    search_threads: int = 1
 
     @property
     def tables_dir(self) -> Path:
@@ -219,7 +221,21 @@ def settings() -> Settings:
         qdrant_api_key=env.get("QDRANT_API_KEY") or None,
         api_key=env.get("INFRA_ASSETS_API_KEY") or None,
         shard_process=env.get("INFRA_ASSETS_SHARD_PROCESS", "1").strip().lower() not in ("0", "false", "no", "off"),
+        search_threads=_positive_int(env, "INFRA_ASSETS_SEARCH_THREADS", 1),
     )
+
+
+class SettingsError(ValueError):
+    """An environment variable this project reads holds a value it cannot use."""
+
+
+def _positive_int(env, var: str, default: int) -> int:
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"{var}={raw!r}: expected a whole number of at least 1")
+    return int(raw)
 
 
 # --------------------------------------------------------------------------- the sources file

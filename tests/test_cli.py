@@ -83,6 +83,14 @@ def test_bad_sources_file_is_one_clear_message(cli_env):
     assert "Traceback" not in out.stderr
 
 
+def test_a_bad_environment_variable_is_one_clear_message(cli_env):
+    write_sources(cli_env, [])
+    out = run({**cli_env, "INFRA_ASSETS_SEARCH_THREADS": "two"}, "search", "anything")
+    assert out.returncode == 2
+    assert "INFRA_ASSETS_SEARCH_THREADS='two': expected a whole number of at least 1" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_search_before_any_refresh(cli_env):
     write_sources(cli_env, [])
     out = run(cli_env, "search", "anything")

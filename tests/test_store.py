@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
+from infra_assets.config import SettingsError
 from infra_assets.store import ChunkPoint, EdgeReader, EdgeStore, ServerStore, client_for
 from infra_assets.store.edge import _file_lock
 
@@ -91,10 +92,13 @@ def test_embedded_generation_is_readable_by_several_processes(tmp_path):
     reader.close()
 
 
-def test_a_published_generation_searches_on_its_own_small_pool(tmp_path):
+@pytest.mark.parametrize("setting, threads", [(None, 1), ("2", 2)])
+def test_a_published_generation_searches_on_its_own_small_pool(tmp_path, monkeypatch, setting, threads):
     """Edge's default pool is several spinning threads per shard; a generation carries ours."""
-    from infra_assets.store.edge import SEARCH_THREADS
-
+    if setting is None:
+        monkeypatch.delenv("INFRA_ASSETS_SEARCH_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("INFRA_ASSETS_SEARCH_THREADS", setting)
     with EdgeStore.open_writer(tmp_path / "coll", DIM) as store:
         store.upsert(points("a", 50))
         store.snapshot_to(tmp_path / "gen")
@@ -106,7 +110,17 @@ def test_a_published_generation_searches_on_its_own_small_pool(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout.strip()) == SEARCH_THREADS
+    assert int(out.stdout.strip()) == threads
+
+
+@pytest.mark.parametrize("setting", ["0", "two", "-1", "1.5"])
+def test_a_bad_search_pool_setting_is_refused_by_name(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv("INFRA_ASSETS_SEARCH_THREADS", setting)
+    with EdgeStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 5))
+        with pytest.raises(SettingsError, match="INFRA_ASSETS_SEARCH_THREADS"):
+            store.snapshot_to(tmp_path / "gen")
+    assert not (tmp_path / "gen").exists()
 
 
 def test_the_writer_lock_serialises_processes(tmp_path):

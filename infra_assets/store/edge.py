@@ -30,15 +30,14 @@ from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint,
 SCROLL_PAGE = 2048
 WARM_QUERIES = 16
 UPSERT_BATCH = 256
-# Threads of a published generation's own search pool (edge's `max_search_threads`), written
-# into the generation when it is published. Edge's default is one per CPU, each spinning while
-# it waits: on the 2-core machine, at 100k points (2 segments), one thread cost 0.50 ms of CPU
-# per dense search against 0.99 ms with the default (0.46 vs 0.71 ms in batches of 4), and was
-# faster in wall time too (0.50 vs 0.61 ms). The API already runs searches side by side (the
-# shard host's coalesced batches), so a search gains little from a pool of its own; a large
-# machine serving a shard of many segments may raise it with INFRA_ASSETS_SEARCH_THREADS before
-# publishing.
-SEARCH_THREADS = max(1, int(os.environ.get("INFRA_ASSETS_SEARCH_THREADS", "1")))
+# A published generation's own search pool (edge's `max_search_threads`) is written into it
+# when it is published: `Settings.search_threads`, 1 unless INFRA_ASSETS_SEARCH_THREADS says
+# otherwise. Edge's default is one thread per CPU (at least 8), each spinning while it waits: on
+# the 2-core machine, at 100k points (2 segments), one thread cost 0.64 ms of CPU per dense
+# search against 1.08 ms with the default, 0.63 vs 0.89 ms in batches of 4, and was faster in
+# wall time too (bench/store_search.py). The API already runs searches side by side (the shard
+# host's coalesced batches), so a search gains little from a pool of its own; a large machine
+# serving a shard of many segments may raise it before publishing.
 
 
 def _source_filter(sources: Sequence[str] | None) -> qe.Filter | None:
@@ -152,8 +151,13 @@ class EdgeStore(_EdgeBase):
         config = json.loads((self.path / "edge_config.json").read_text())
         return int(config["vectors"][DENSE]["size"])
 
-    def snapshot_to(self, dest: Path) -> int:
-        """Copy the flushed shard into `dest` as a read-only generation; returns its point count."""
+    def snapshot_to(self, dest: Path, search_threads: int | None = None) -> int:
+        """Copy the flushed shard into `dest` as a read-only generation; returns its point count.
+        `search_threads`: its readers' search pool (default: `Settings.search_threads`)."""
+        if search_threads is None:
+            from ..config import settings
+
+            search_threads = settings().search_threads
         self._shard.optimize()  # build HNSW / merge small segments before readers see them
         self._shard.flush()
         points = self.count()
@@ -165,7 +169,7 @@ class EdgeStore(_EdgeBase):
         # Generations never change after publishing, so they need no write-ahead log; without
         # one, edge lets several processes open the same shard.
         config["wal_enabled"] = False
-        config["max_search_threads"] = SEARCH_THREADS
+        config["max_search_threads"] = search_threads
         (tmp / "edge_config.json").write_text(json.dumps(config))
         os.replace(tmp, dest)
         return points
