@@ -30,14 +30,6 @@ from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint,
 SCROLL_PAGE = 2048
 WARM_QUERIES = 16
 UPSERT_BATCH = 256
-# A published generation's own search pool (edge's `max_search_threads`) is written into it
-# when it is published: `Settings.search_threads`, 1 unless INFRA_ASSETS_SEARCH_THREADS says
-# otherwise. Edge's default is one thread per CPU (at least 8), each spinning while it waits: on
-# the 2-core machine, at 100k points (2 segments), one thread cost 0.64 ms of CPU per dense
-# search against 1.08 ms with the default, 0.63 vs 0.89 ms in batches of 4, and was faster in
-# wall time too (bench/store_search.py). The API already runs searches side by side (the shard
-# host's coalesced batches), so a search gains little from a pool of its own; a large machine
-# serving a shard of many segments may raise it before publishing.
 
 
 def _source_filter(sources: Sequence[str] | None) -> qe.Filter | None:
@@ -169,6 +161,14 @@ class EdgeStore(_EdgeBase):
         # Generations never change after publishing, so they need no write-ahead log; without
         # one, edge lets several processes open the same shard.
         config["wal_enabled"] = False
+        # Readers' search pool (edge's `max_search_threads`): `Settings.search_threads`, 1 unless
+        # INFRA_ASSETS_SEARCH_THREADS says otherwise. Edge's default is one thread per CPU (at least
+        # 8), each spinning while it waits: on the 2-core machine, at 100k points (2 segments), one
+        # thread cost 0.64 ms of CPU per dense search against 1.08 ms with the default, 0.63 vs 0.89
+        # ms in batches of 4, and was faster in wall time too (bench/store_search.py). The API
+        # already runs searches side by side (the shard host's coalesced batches), so a search gains
+        # little from a pool of its own; a large machine serving a shard of many segments may raise
+        # it before publishing.
         config["max_search_threads"] = search_threads
         (tmp / "edge_config.json").write_text(json.dumps(config))
         os.replace(tmp, dest)
