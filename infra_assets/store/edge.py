@@ -146,7 +146,7 @@ class EdgeStore(_EdgeBase):
     def snapshot_to(self, dest: Path, search_threads: int | None = None) -> int:
         """Copy the flushed shard into `dest` as a read-only generation; returns its point count.
         `search_threads`: its readers' search pool (default: `Settings.search_threads`)."""
-        if search_threads is None:
+        if search_threads is None:  # imported here: the shard host's child never needs config (yaml)
             from ..config import settings
 
             search_threads = settings().search_threads
