@@ -45,8 +45,12 @@ def sources_yaml(n: int) -> str:
     for i in range(n):
         kind = KINDS[i % 4]
         host = f"site{i // 10}.example.org"
-        url = {"page": f"https://{host}/page{i}.html", "sitemap": f"https://{host}/sitemap{i}.xml",
-               "feed": f"https://{host}/feed{i}.xml", "json": f"https://{host}/api{i}.json"}[kind]
+        url = {
+            "page": f"https://{host}/page{i}.html",
+            "sitemap": f"https://{host}/sitemap{i}.xml",
+            "feed": f"https://{host}/feed{i}.xml",
+            "json": f"https://{host}/api{i}.json",
+        }[kind]
         lines.append(f"  - name: s{i:05d}\n    kind: {kind}\n    url: {url}\n")
         if kind == "json":
             lines.append("    records: items\n    id: id\n    text: [body]\n")
@@ -60,7 +64,9 @@ def measure(n: int) -> dict:
         path = Path(tmp) / "sources.yaml"
         path.write_text(sources_yaml(n))
         env = dict(os.environ, INFRA_ASSETS_SOURCES=str(path), INFRA_ASSETS_DATA_DIR=str(Path(tmp) / "data"))
-        out = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -74,9 +80,22 @@ def main() -> None:
         for r in range(args.repeat):
             runs.append(measure(n))
             print(f"{n} sources, run {r + 1}: {runs[-1]['total_s']:.2f} s", file=sys.stderr, flush=True)
-        med = {k: round(statistics.median(run[k] for run in runs), 2) for k in ("build_s", "resolve_s", "snapshot_s", "total_s", "peak_rss_mb")}
-        print(json.dumps({"sources": n, **med, "assets": runs[0]["assets"], "sensors": runs[0]["sensors"],
-                          "schedules": runs[0]["schedules"], "all_total_s": [round(x["total_s"], 2) for x in runs]}))
+        med = {
+            k: round(statistics.median(run[k] for run in runs), 2)
+            for k in ("build_s", "resolve_s", "snapshot_s", "total_s", "peak_rss_mb")
+        }
+        print(
+            json.dumps(
+                {
+                    "sources": n,
+                    **med,
+                    "assets": runs[0]["assets"],
+                    "sensors": runs[0]["sensors"],
+                    "schedules": runs[0]["schedules"],
+                    "all_total_s": [round(x["total_s"], 2) for x in runs],
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,14 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from infra_assets.demo.content import demo_pages, generated_pages, site_files  # noqa: E402
 from infra_assets.demo.site import SiteServer  # noqa: E402
+from infra_assets.devtools.servers import free_port  # noqa: E402
 
 SITE_PAGES = 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def top_url(api: str, query: str) -> str | None:
@@ -92,14 +86,34 @@ def main() -> None:
         site.set_pages(site_files(pages, site.url))
         (work / "sources.yaml").write_text(
             f"sources:\n  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n"
-            f"    check_every: {args.check_every}\n    freshness: 1h\n")
-        env = dict(os.environ, INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
-                   INFRA_ASSETS_DATA_DIR=str(work / "data"), DAGSTER_HOME=str(home))
+            f"    check_every: {args.check_every}\n    freshness: 1h\n"
+        )
+        env = dict(
+            os.environ,
+            INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
+            INFRA_ASSETS_DATA_DIR=str(work / "data"),
+            DAGSTER_HOME=str(home),
+        )
         env.pop("QDRANT_URL", None)
-        log = open(work / "up.log", "w")
-        up = subprocess.Popen([sys.executable, "-m", "infra_assets.cli", "up", "--no-demo",
-                               "--ui-port", str(ui_port), "--api-port", str(api_port)],
-                              env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log = open(work / "up.log", "w")  # noqa: SIM115 - closed in the `finally` below, once `up` has exited
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "infra_assets.cli",
+                "up",
+                "--no-demo",
+                "--ui-port",
+                str(ui_port),
+                "--api-port",
+                str(api_port),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         api = f"http://127.0.0.1:{api_port}"
         try:
             first = wait_for(lambda: top_url(api, pages[0].query) == site.url + pages[0].path, 300, 1)
@@ -110,18 +124,22 @@ def main() -> None:
                 target = pages[(i * 7) % SITE_PAGES]
                 topic = spare[i]
                 now = datetime.datetime.now(datetime.timezone.utc)
-                rewritten = dataclasses.replace(topic, path=target.path, published=target.published,
-                                                updated=now, related=target.related)
+                rewritten = dataclasses.replace(
+                    topic, path=target.path, published=target.published, updated=now, related=target.related
+                )
                 pages[pages.index(target)] = rewritten
                 site.set_pages(site_files(pages, site.url))
-                seconds = wait_for(lambda: top_url(api, topic.query) == site.url + target.path, 120)
+                seconds = wait_for(lambda t=topic, p=target: top_url(api, t.query) == site.url + p.path, 120)
                 if seconds is None:
                     misses += 1
                 else:
                     latencies.append(seconds)
                 if not args.json:
-                    print(f"change {i + 1}: {target.path} → {topic.title!r}: "
-                          f"{'missed' if seconds is None else f'{seconds:.1f} s'}", flush=True)
+                    print(
+                        f"change {i + 1}: {target.path} → {topic.title!r}: "
+                        f"{'missed' if seconds is None else f'{seconds:.1f} s'}",
+                        flush=True,
+                    )
                 time.sleep(2)
             scenarios = run_scenarios(args, work, site, pages, api)
         finally:
@@ -133,11 +151,13 @@ def main() -> None:
             log.close()
 
     latencies.sort()
-    p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))] if latencies else None
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))] if latencies else None
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "changes": args.changes, "check_every": args.check_every, "site_pages": SITE_PAGES,
+        "changes": args.changes,
+        "check_every": args.check_every,
+        "site_pages": SITE_PAGES,
         "first_index_s": round(first, 1),
         "p50_s": round(statistics.median(latencies), 1) if latencies else None,
         "p95_s": round(p95, 1) if p95 is not None else None,
@@ -165,18 +185,31 @@ def runs_since(home: Path, since: float) -> list[dict]:
     """Runs created since a time, read from the instance `up` writes to."""
     import dagster as dg
 
+    from infra_assets.components.automation import TRIGGER_TAG
+
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
-        records = instance.get_run_records(dg.RunsFilter(created_after=datetime.datetime.fromtimestamp(since, datetime.timezone.utc)))
-        return [{"trigger": r.dagster_run.tags.get("infra_assets/trigger", r.dagster_run.tags.get("dagster/sensor_name", "automation")),
-                 "assets": sorted("/".join(k.path) for k in (r.dagster_run.asset_selection or []))} for r in records]
+        records = instance.get_run_records(
+            dg.RunsFilter(created_after=datetime.datetime.fromtimestamp(since, datetime.timezone.utc))
+        )
+        return [
+            {
+                "trigger": r.dagster_run.tags.get(
+                    TRIGGER_TAG, r.dagster_run.tags.get("dagster/sensor_name", "automation")
+                ),
+                "assets": sorted("/".join(k.path) for k in (r.dagster_run.asset_selection or [])),
+            }
+            for r in records
+        ]
 
 
 def run_scenarios(args, work: Path, site: SiteServer, pages, api: str) -> dict:
     out: dict = {}
     home = work / "home"
-    main_entry = (f"  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n"
-                  f"    check_every: {args.check_every}\n    freshness: 2m\n")
+    main_entry = (
+        f"  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n"
+        f"    check_every: {args.check_every}\n    freshness: 2m\n"
+    )
     # 1. A quiet period under a 2-minute budget.
     write_sources(work, [main_entry])
     time.sleep(15)  # the reload
@@ -197,12 +230,15 @@ def run_scenarios(args, work: Path, site: SiteServer, pages, api: str) -> dict:
     extra_pages = generated_pages(10, seed=3)
     with SiteServer() as other:
         other.set_pages(site_files(extra_pages, other.url))
-        extra_entry = (f"  - name: extra\n    kind: sitemap\n    url: {other.url}/sitemap.xml\n"
-                       f"    check_every: {args.check_every}\n    freshness: 2m\n")
+        extra_entry = (
+            f"  - name: extra\n    kind: sitemap\n    url: {other.url}/sitemap.xml\n"
+            f"    check_every: {args.check_every}\n    freshness: 2m\n"
+        )
         write_sources(work, [main_entry, extra_entry])
         spec = extra_pages[4]
-        out["added_source_searchable_s"] = round(wait_for(
-            lambda: top_url(api, spec.query) == other.url + spec.path, 180) or -1, 1)
+        out["added_source_searchable_s"] = round(
+            wait_for(lambda: top_url(api, spec.query) == other.url + spec.path, 180) or -1, 1
+        )
 
         # 3. Its site goes down: failing/stale within budget, the other source stays fresh,
         #    and its documents stay searchable.

@@ -37,11 +37,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from infra_assets.extract_eval import corpora_dir  # noqa: E402
+from infra_assets.demo.site import SiteServer  # noqa: E402
+from infra_assets.devtools.corpora import corpora_dir  # noqa: E402
 
 CORPUS = corpora_dir() / "article-extraction-benchmark"
-
-from infra_assets.demo.site import SiteServer  # noqa: E402
 
 
 def corpus_pages(n: int) -> list[tuple[str, bytes]]:
@@ -55,23 +54,31 @@ def corpus_pages(n: int) -> list[tuple[str, bytes]]:
         body = bodies[i % len(bodies)]
         if i >= len(bodies):
             marker = f"<p>Edition {i // len(bodies)} of this article, page {i}, archived copy.</p>".encode()
-            body = re.sub(rb"(<body[^>]*>)", lambda m: m.group(1) + marker, body, count=1, flags=re.I)
+            body = re.sub(rb"(<body[^>]*>)", lambda m, mark=marker: m.group(1) + mark, body, count=1, flags=re.I)
         pages.append((f"/articles/{i:05d}.html", body))
     return pages
 
 
 def sitemap(base: str, paths: list[str]) -> bytes:
     urls = "".join(f"<url><loc>{base}{p}</loc></url>" for p in paths)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            f"{urls}</urlset>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"{urls}</urlset>"
+    ).encode()
 
 
 def run_refresh(env: dict, cwd: Path) -> dict:
     """One `infra-assets refresh` as its own process: wall seconds, peak RSS, parsed summary."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "infra_assets.cli", "refresh", "-q"], env=env, cwd=cwd,
-                                stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra_assets.cli", "refresh", "-q"],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
         # wait4 gives this child's own peak resident set (the refresh runs in one process).
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
@@ -91,11 +98,14 @@ def run_refresh(env: dict, cwd: Path) -> dict:
 
 def bare_embedding(data_dir: Path, env: dict) -> dict:
     """Embed exactly the chunks the pipeline stored, model loaded first: the model's own speed."""
+    from infra_assets.tables import table_path
+
+    clean_path = table_path(data_dir / "tables", ["clean", "site"])
     code = f"""
 import json, time, polars as pl
-from infra_assets.chunking import chunker_for
-from infra_assets.embedding import get_embedder
-clean = pl.read_parquet({str(data_dir / 'tables' / 'clean' / 'site.parquet')!r})
+from infra_assets.index.chunking import chunker_for
+from infra_assets.index.embedding import get_embedder
+clean = pl.read_parquet({str(clean_path)!r})
 chunker = chunker_for()
 texts = [c.embed_text for t, x in clean.select("title", "text").iter_rows() for c in chunker.chunk(t, x)]
 model = get_embedder()
@@ -128,9 +138,15 @@ def main() -> None:
             site.set_page(path, body, "text/html; charset=utf-8")
         site.set_page("/sitemap.xml", sitemap(site.url, [p for p, _ in pages]), "application/xml")
         (work / "sources.yaml").write_text(
-            f"defaults:\n  max_pages: {args.pages}\nsources:\n  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n")
-        env = dict(os.environ, INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
-                   INFRA_ASSETS_DATA_DIR=str(work / "data"), DAGSTER_HOME=str(work / "home"))
+            f"defaults:\n  max_pages: {args.pages}\n"
+            f"sources:\n  - name: site\n    kind: sitemap\n    url: {site.url}/sitemap.xml\n"
+        )
+        env = dict(
+            os.environ,
+            INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
+            INFRA_ASSETS_DATA_DIR=str(work / "data"),
+            DAGSTER_HOME=str(work / "home"),
+        )
         env.pop("QDRANT_URL", None)
         for _ in range(args.repeat):
             shutil.rmtree(work / "data", ignore_errors=True)

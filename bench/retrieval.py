@@ -16,6 +16,10 @@
    prefetch depths, RRF constants and weights, and min-max score fusion computed in Python.
 
     python bench/retrieval.py [--explore] [--json] [--work /tmp/bench-retrieval]
+
+`--docs N --queries M` (default: all) is a smoke run of the script: the first M test queries, and
+the first N abstracts plus those relevant to these queries; run it in its own `--work` folder. Its
+nDCG is not comparable to the full run's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import json
 import math
 import os
 import platform
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from infra_assets.extract_eval import corpora_dir  # noqa: E402
+from infra_assets.devtools.corpora import corpora_dir  # noqa: E402
+from infra_assets.devtools.servers import free_port  # noqa: E402
 
 SCIFACT = corpora_dir() / "beir-scifact"
 SOURCE = "scifact"
@@ -82,13 +86,20 @@ def run_refresh(work: Path, site_url: str) -> float:
     (work / "sources.yaml").write_text(
         "defaults:\n  max_pages: 10000\n  max_bytes: 50000000\n"
         f"sources:\n  - name: {SOURCE}\n    kind: json\n    url: {site_url}/scifact.json\n"
-        "    records: items\n    id: id\n    title: title\n    text: [text]\n    link: url\n")
-    env = dict(os.environ, INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
-               INFRA_ASSETS_DATA_DIR=str(work / "data"), DAGSTER_HOME=str(work / "home"))
+        "    records: items\n    id: id\n    title: title\n    text: [text]\n    link: url\n"
+    )
+    env = dict(
+        os.environ,
+        INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
+        INFRA_ASSETS_DATA_DIR=str(work / "data"),
+        DAGSTER_HOME=str(work / "home"),
+    )
     env.pop("QDRANT_URL", None)
     started = time.perf_counter()
     # Progress lines (embedded chunks x/y) and the summary go to stderr, leaving stdout to the report.
-    proc = subprocess.run([sys.executable, "-m", "infra_assets.cli", "refresh"], env=env, cwd=work, stdout=sys.stderr)
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra_assets.cli", "refresh"], env=env, cwd=work, stdout=sys.stderr, check=False
+    )
     if proc.returncode != 0:
         sys.exit(f"refresh failed ({proc.returncode})")
     return time.perf_counter() - started
@@ -100,18 +111,21 @@ class Api:
     def __init__(self, work: Path):
         import uvicorn
 
-        from infra_assets.serving.api import create_app
-        from infra_assets.serving.searcher import Searcher
+        from infra_assets.serve.http import create_app
+        from infra_assets.serve.searcher import Searcher
+        from infra_assets.settings import Settings
 
-        self.searcher = Searcher(work / "data" / "serving")
-        app = create_app(self.searcher, data_dir=work / "data", sources_path=work / "sources.yaml", api_key="")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        # Tuned by the environment (INFRA_ASSETS_QUERY_INT8, _QUERY_PARALLEL, ...), as the API is.
+        env = Settings.from_env()
+        self.searcher = Searcher.from_settings(env, work / "data" / "serving")
+        app = create_app(
+            self.searcher, settings=env, data_dir=work / "data", sources_path=work / "sources.yaml", api_key=""
+        )
+        self.port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "Api":
+    def __enter__(self) -> Api:
         self.thread.start()
         deadline = time.monotonic() + 120
         while not self.server.started:
@@ -126,8 +140,11 @@ class Api:
 
     def search(self, query: str, k: int, mode: str) -> dict:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/search", data=json.dumps({"query": query, "k": k, "mode": mode}).encode(),
-            headers={"Content-Type": "application/json"}, method="POST")
+            f"http://127.0.0.1:{self.port}/search",
+            data=json.dumps({"query": query, "k": k, "mode": mode}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 
@@ -140,41 +157,55 @@ def evaluate_api(api: Api, queries: list[dict], qrels: dict, mode: str) -> dict:
         took.append((time.perf_counter() - started) * 1000)
         scores.append(ndcg_at_10(doc_ranking([r["url"] for r in response["results"]]), qrels[q["_id"]]))
     took.sort()
-    return {"ndcg@10": round(sum(scores) / len(scores), 4), "queries": len(scores),
-            "p50_ms": round(took[len(took) // 2], 1), "p99_ms": round(took[int(len(took) * 0.99)], 1)}
+    return {
+        "ndcg@10": round(sum(scores) / len(scores), 4),
+        "queries": len(scores),
+        "p50_ms": round(took[len(took) // 2], 1),
+        "p99_ms": round(took[int(len(took) * 0.99)], 1),
+    }
 
 
 def explore(work: Path, queries: list[dict], qrels: dict) -> list[dict]:
     """Fusion alternatives on the same generation, in-process (same store queries, no HTTP)."""
     from functools import partial
 
-    from infra_assets.embedding import get_embedder, get_sparse_embedder
-    from infra_assets.serving.publish import ServingPaths, read_current
-    from infra_assets.serving.searcher import HNSW_EF
-    from infra_assets.store import EdgeReader, FusionParams
+    from infra_assets.index.bm25 import get_sparse_embedder
+    from infra_assets.index.embedding import get_embedder
+    from infra_assets.serve.searcher import HNSW_EF
+    from infra_assets.store import EmbeddedReader, FusionParams, StoreQuery
+    from infra_assets.store.generations import ServingPaths, read_current
 
     root = work / "data" / "serving"
-    reader = EdgeReader.open(ServingPaths(root).shards / read_current(root)["shard"])
+    reader = EmbeddedReader.open(ServingPaths(root).shards / str(read_current(root).shard))
     dense_model, bm25 = get_embedder(), get_sparse_embedder()
-    vectors = [dense_model.embed_query(q["text"]) for q in queries]
+    vectors = [dense_model.embed_query(q["text"]).tolist() for q in queries]
     sparse = [bm25.embed_query(q["text"]) for q in queries]
 
     def score(rank_urls) -> float:
-        return round(sum(ndcg_at_10(doc_ranking(rank_urls(i)), qrels[q["_id"]]) for i, q in enumerate(queries))
-                     / len(queries), 4)
+        return round(
+            sum(ndcg_at_10(doc_ranking(rank_urls(i)), qrels[q["_id"]]) for i, q in enumerate(queries)) / len(queries), 4
+        )
 
     def store(fusion=None, mode="hybrid", k=K_CHUNKS):
         def urls(i):
-            hits = reader.search(vectors[i] if mode != "sparse" else None, k, hnsw_ef=HNSW_EF,
-                                 sparse=sparse[i] if mode != "dense" else None, fusion=fusion or FusionParams())
+            hits = reader.search(
+                StoreQuery(
+                    vectors[i] if mode != "sparse" else None,
+                    k,
+                    hnsw_ef=HNSW_EF,
+                    sparse=sparse[i] if mode != "dense" else None,
+                    fusion=fusion or FusionParams(),
+                )
+            )
             return [h.payload["url"] for h in hits]
+
         return urls
 
     # Score fusion in Python: each list min-max normalised over its own candidates, then
     # alpha * dense + (1 - alpha) * bm25 (a candidate missing from a list gets 0 there).
     depth = 100
-    dense_hits = [reader.search(v, depth, hnsw_ef=HNSW_EF) for v in vectors]
-    sparse_hits = [reader.search(None, depth, sparse=s) for s in sparse]
+    dense_hits = [reader.search(StoreQuery(v, depth, hnsw_ef=HNSW_EF)) for v in vectors]
+    sparse_hits = [reader.search(StoreQuery(None, depth, sparse=s)) for s in sparse]
 
     def normalised(hits) -> dict[str, tuple[float, str]]:
         if not hits:
@@ -188,11 +219,13 @@ def explore(work: Path, queries: list[dict], qrels: dict) -> list[dict]:
             fused = {pid: alpha * d.get(pid, (0.0, ""))[0] + (1 - alpha) * s.get(pid, (0.0, ""))[0] for pid in {*d, *s}}
             url = {pid: (d.get(pid) or s.get(pid))[1] for pid in fused}
             return [url[pid] for pid in sorted(fused, key=fused.get, reverse=True)]
+
         return urls
 
     rrf = partial(FusionParams, method="rrf")
     variants: list[tuple[str, object]] = [
-        ("dense", store(mode="dense")), ("bm25", store(mode="sparse")),
+        ("dense", store(mode="dense")),
+        ("bm25", store(mode="sparse")),
         ("dbsf, prefetch 250 [default]", store()),
         ("dbsf, prefetch 250, only 10 chunks asked [default]", store(k=10)),
         ("dbsf, prefetch 50", store(FusionParams(prefetch_min=50, prefetch_factor=1))),
@@ -221,11 +254,19 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-retrieval"))
     parser.add_argument("--explore", action="store_true", help="also score fusion alternatives in-process")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--docs", type=int, help="only the first N abstracts and the queries' relevant ones (a smoke run; default: all)"
+    )
+    parser.add_argument("--queries", type=int, help="only the first N test queries (a smoke run; default: all)")
     args = parser.parse_args()
 
     from infra_assets.demo.site import SiteServer
 
     docs, queries, qrels = load_scifact()
+    queries = queries[: args.queries]
+    if args.docs is not None:
+        keep = {d["_id"] for d in docs[: args.docs]} | {did for q in queries for did in qrels[q["_id"]]}
+        docs = [d for d in docs if d["_id"] in keep]
     args.work.mkdir(parents=True, exist_ok=True)
     items = [{"id": d["_id"], "title": d["title"], "text": d["text"], "url": f"/doc/{d['_id']}"} for d in docs]
     with SiteServer(port=SITE_PORT) as site:
@@ -235,24 +276,33 @@ def main() -> None:
     os.environ["INFRA_ASSETS_DATA_DIR"] = str(args.work / "data")
     os.environ["INFRA_ASSETS_SOURCES"] = str(args.work / "sources.yaml")
     os.environ.pop("QDRANT_URL", None)
-    from infra_assets.serving.publish import read_current
+    from infra_assets.store.generations import read_current
 
     manifest = read_current(args.work / "data" / "serving")
     results = {}
     with Api(args.work) as api:
         for mode in ("dense", "sparse", "hybrid"):
             results[mode] = evaluate_api(api, queries, qrels, mode)
-            print(f"{mode:>7}: nDCG@10 {results[mode]['ndcg@10']:.4f}  (p50 {results[mode]['p50_ms']} ms)", file=sys.stderr)
+            print(
+                f"{mode:>7}: nDCG@10 {results[mode]['ndcg@10']:.4f}  (p50 {results[mode]['p50_ms']} ms)",
+                file=sys.stderr,
+            )
     report = {
-        "date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
-        f"Python {platform.python_version()}", "documents": len(docs), "queries": len(queries),
-        "points": manifest["points"], "refresh_s": round(refresh_s, 1), "k_chunks": K_CHUNKS,
-        "modes": results, "targets": TARGETS,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "documents": len(docs),
+        "queries": len(queries),
+        "points": manifest.points,
+        "refresh_s": round(refresh_s, 1),
+        "k_chunks": K_CHUNKS,
+        "modes": results,
+        "targets": TARGETS,
     }
     if args.explore:
         report["explore"] = explore(args.work, queries, qrels)
-    print(json.dumps(report, indent=2) if args.json else
-          "\n".join(f"{m}: {r['ndcg@10']:.4f}" for m, r in results.items()))
+    print(
+        json.dumps(report, indent=2) if args.json else "\n".join(f"{m}: {r['ndcg@10']:.4f}" for m, r in results.items())
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The index: the SciFact abstracts (../shared/corpora/beir-scifact, 5,183 real abs
 embedded once with the packaged model (cached under /tmp, it takes minutes), then copied with
 small Gaussian noise (renormalised) up to N points, each with a realistic payload (source, URL,
 title, a slice of the abstract as text, timestamps). It is written to an embedded writer shard and
-published exactly as `serving/index` does (an immutable edge generation + `CURRENT`), then the
+published exactly as `serving/index` does (an immutable embedded generation + `CURRENT`), then the
 real API runs under uvicorn on 127.0.0.1 in its own process, as `infra-assets serve` runs it.
 
 Measured, loopback only, every phase bounded in time (defaults: about 5 minutes in all):
@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from infra_assets.extract_eval import corpora_dir  # noqa: E402
+from infra_assets.devtools.corpora import corpora_dir  # noqa: E402
+from infra_assets.devtools.servers import free_port, wait_for_http  # noqa: E402
 
 SCIFACT = corpora_dir() / "beir-scifact"
 CACHE = Path(os.environ.get("INFRA_ASSETS_BENCH_CACHE", "/tmp/infra-assets-bench"))
@@ -74,7 +74,7 @@ def corpus_and_queries() -> tuple[list[dict], list[str]]:
 
 def cached_vectors(name: str, texts: list[str], batch_size: int = 1) -> np.ndarray:
     """Embed with the packaged model once; later runs read /tmp (keyed by count and model)."""
-    from infra_assets.embedding import PACKAGED_ONNX_SHA256, get_embedder
+    from infra_assets.index.embedding import PACKAGED_ONNX_SHA256, get_embedder
 
     path = CACHE / f"{name}-{len(texts)}-{PACKAGED_ONNX_SHA256[:12]}.npy"
     if path.exists():
@@ -93,6 +93,7 @@ def doc_text(doc: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the index
+
 
 def build_points(n: int, docs: list[dict], base: np.ndarray, sigma: float, seed: int = 0):
     """n vectors: the real abstracts' embeddings, then noisy renormalised copies of them.
@@ -118,27 +119,36 @@ def point_url(doc: dict, copy: int) -> str:
 def point_text(doc: dict, copy: int) -> str:
     words = doc["text"].split()
     start = (copy * 17) % max(1, len(words) - 120) if copy else 0
-    return " ".join(words[start:start + 180])
+    return " ".join(words[start : start + 180])
 
 
 def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, only=None, stamp="") -> None:
-    """Upsert points (all, or the indexes in `only`) into the embedded writer, as indexing does."""
-    from infra_assets.chunking import point_id
-    from infra_assets.store import ChunkPoint, EdgeStore, bump_store_version, chunk_payload, collection_name
+    """Upsert points (all, or the indexes in `only`) into the embedded writer, as indexing does
+    (the writer bumps the store's version token itself, before its first write)."""
+    from infra_assets.index.chunking import point_id
+    from infra_assets.store import ChunkPoint, EmbeddedStore, chunk_payload
 
-    collection = collection_name(model.slug)
-    bump_store_version(qdrant_dir, collection)
+    collection = model.collection
     now = datetime.datetime.now(datetime.timezone.utc).isoformat()
     indexes = range(len(rows)) if only is None else only
-    with EdgeStore.open_writer(qdrant_dir / collection, model.dim) as store:
+    with EmbeddedStore.open_writer(qdrant_dir / collection, model.dim) as store:
         batch = []
         for i in indexes:
             doc, copy = docs[rows[i]], int(copies[i])
             url, text = point_url(doc, copy), point_text(doc, copy) + stamp
             chash = f"{i:08x}{stamp}"
-            payload = chunk_payload(source=SOURCE, url=url, title=doc.get("title", ""), text=text,
-                                    position=0, chunk_hash=chash, doc_hash=chash, fetched_at=now,
-                                    changed_at=now, model=model.resolved)
+            payload = chunk_payload(
+                source=SOURCE,
+                url=url,
+                title=doc.get("title", ""),
+                text=text,
+                position=0,
+                chunk_hash=chash,
+                doc_hash=chash,
+                fetched_at=now,
+                changed_at=now,
+                model=model.resolved,
+            )
             extra = {"sparse": sparse[rows[i]]} if sparse is not None else {}
             batch.append(ChunkPoint(point_id(SOURCE, url, f"{i}"), vectors[i].tolist(), payload, **extra))
             if len(batch) == 2048:
@@ -147,21 +157,33 @@ def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, on
         store.upsert(batch)
 
 
-def publish_generation(data_dir: Path, model, docs, rows, copies) -> dict:
-    """`serving/index`'s publish: snapshot the writer into an immutable generation + CURRENT."""
+def publish_generation(data_dir: Path, model, docs, rows, copies):
+    """`serving/index`'s publish: snapshot the writer into an immutable generation + CURRENT, its
+    readers' search pool from INFRA_ASSETS_SEARCH_THREADS as there. Returns the `PublishOutcome`."""
     import polars as pl
 
-    from infra_assets.serving.publish import publish
-    from infra_assets.store import StoreLocation
+    from infra_assets.settings import Settings
+    from infra_assets.store import EmbeddedLocation
+    from infra_assets.store.generations import publish
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    table = pl.DataFrame({
-        "url": [point_url(docs[r], int(c)) for r, c in zip(rows, copies)],
-        "source": SOURCE,
-        "title": [docs[r].get("title", "") for r in rows],
-        "fetched_at": now, "changed_at": now,
-    })
-    return publish(data_dir / "serving", StoreLocation("embedded", data_dir / "qdrant"), model, table, [SOURCE])
+    table = pl.DataFrame(
+        {
+            "url": [point_url(docs[r], int(c)) for r, c in zip(rows, copies)],
+            "source": SOURCE,
+            "title": [docs[r].get("title", "") for r in rows],
+            "fetched_at": now,
+            "changed_at": now,
+        }
+    )
+    return publish(
+        data_dir / "serving",
+        EmbeddedLocation(data_dir / "qdrant"),
+        model,
+        table,
+        [SOURCE],
+        search_threads=Settings.from_env().search_threads,
+    )
 
 
 def sparse_vectors(docs: list[dict]) -> list | None:
@@ -172,12 +194,13 @@ def sparse_vectors(docs: list[dict]) -> list | None:
 
     if "sparse" not in {f.name for f in dataclasses.fields(ChunkPoint)}:
         return None
-    from infra_assets.embedding import get_sparse_embedder
+    from infra_assets.index.bm25 import get_sparse_embedder
 
     return get_sparse_embedder().embed([point_text(d, 0) for d in docs])
 
 
 # ----------------------------------------------------------------------------- measuring
+
 
 def model_ceiling(queries: list[str], clients: int, seconds: float) -> dict:
     """What the bare model gives on this machine right now: `clients` threads embedding distinct
@@ -185,10 +208,12 @@ def model_ceiling(queries: list[str], clients: int, seconds: float) -> dict:
     no search; and one query alone, the median of 50."""
     import threading
 
-    from infra_assets.embedding import get_embedder
-    from infra_assets.serving.batching import QUERY_THREADS, QueryEmbedder
+    from infra_assets.index.embedding import get_embedder
+    from infra_assets.serve.query_vectors import QUERY_THREADS, QueryEmbedder
+    from infra_assets.settings import Settings
 
-    model = get_embedder(threads=QUERY_THREADS, queries=True)  # the API's query graph
+    env = Settings.from_env()  # INFRA_ASSETS_QUERY_INT8 / _QUERY_PARALLEL, as the API reads them
+    model = get_embedder(threads=QUERY_THREADS, queries=True, int8=env.query_int8)  # the API's query graph
     model.embed_query("warm up")
     alone = []
     for q in queries[:50]:
@@ -196,7 +221,7 @@ def model_ceiling(queries: list[str], clients: int, seconds: float) -> dict:
         model.embed_query(q)
         alone.append((time.perf_counter() - t) * 1000)
     # Each text once (no cycling: a repeat would be a cache hit, not a model call).
-    embedder, texts, done, take = QueryEmbedder(), iter(queries[50:]), [], threading.Lock()
+    embedder, texts, done, take = QueryEmbedder(parallel=env.query_parallel), iter(queries[50:]), [], threading.Lock()
     deadline = time.monotonic() + seconds
     started = time.perf_counter()
 
@@ -217,14 +242,11 @@ def model_ceiling(queries: list[str], clients: int, seconds: float) -> dict:
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    return {"queries_per_s": round(sum(done) / seconds, 1), "per_call": round(embedder.embedded / max(1, embedder.calls), 2),
-            "one_query_ms_p50": round(statistics.median(alone), 2)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return {
+        "queries_per_s": round(sum(done) / seconds, 1),
+        "per_call": round(embedder.embedded / max(1, embedder.calls), 2),
+        "one_query_ms_p50": round(statistics.median(alone), 2),
+    }
 
 
 def start_api(data_dir: Path, port: int) -> subprocess.Popen:
@@ -232,18 +254,17 @@ def start_api(data_dir: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, INFRA_ASSETS_DATA_DIR=str(data_dir), INFRA_ASSETS_API_KEY="")
     env.pop("QDRANT_URL", None)
     log = (data_dir.parent / "api.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)],
-                            env=env, cwd=data_dir.parent, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=data_dir.parent,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            break
+    while time.monotonic() < deadline and proc.poll() is None:
+        if wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout_s=1):
+            return proc
     proc.kill()
     sys.exit(f"the API did not start:\n{(data_dir.parent / 'api.log').read_text()[-3000:]}")
 
@@ -286,25 +307,31 @@ def latency(port: int, queries: list[str], k: int, mode: str | None, seconds: fl
             break
     conn.close()
     times.sort()
-    return {"requests": len(times), "p50_ms": round(pct(times, 50), 2), "p90_ms": round(pct(times, 90), 2),
-            "p99_ms": round(pct(times, 99), 2), "max_ms": round(times[-1], 2)}
+    return {
+        "requests": len(times),
+        "p50_ms": round(pct(times, 50), 2),
+        "p90_ms": round(pct(times, 90), 2),
+        "p99_ms": round(pct(times, 99), 2),
+        "max_ms": round(times[-1], 2),
+    }
 
 
 def pct(sorted_values: list[float], p: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(round(p / 100 * (len(sorted_values) - 1))))]
+    return sorted_values[min(len(sorted_values) - 1, round(p / 100 * (len(sorted_values) - 1)))]
 
 
-def recall(shard: Path, vectors: np.ndarray, ids: list[str], query_vectors: np.ndarray, k: int,
-           hnsw_ef: int | None = None) -> float:
+def recall(
+    shard: Path, vectors: np.ndarray, ids: list[str], query_vectors: np.ndarray, k: int, hnsw_ef: int | None = None
+) -> float:
     """Mean |HNSW top-k ∩ exact top-k| / k, over the queries, exact = numpy over all vectors."""
-    from infra_assets.store import EdgeReader
+    from infra_assets.store import EmbeddedReader, StoreQuery
 
-    reader = EdgeReader.open(shard)
+    reader = EmbeddedReader.open(shard)
     try:
         found = []
         exact = np.argsort(-(query_vectors @ vectors.T), axis=1)[:, :k]
         for q, truth in zip(query_vectors, exact):
-            hits = {h.id for h in reader.search(q, k, hnsw_ef=hnsw_ef)}
+            hits = {h.id for h in reader.search(StoreQuery(q.tolist(), k, hnsw_ef=hnsw_ef))}
             found.append(len(hits & {ids[i] for i in truth}) / k)
         return float(np.mean(found))
     finally:
@@ -342,16 +369,29 @@ end
 """
 
 
-def wrk(port: int, paths: list[str], seconds: float, connections: int, threads: int = 1,
-        during=None) -> dict:
+def wrk(port: int, paths: list[str], seconds: float, connections: int, threads: int = 1, during=None) -> dict:
     """`wrk` for a fixed time at fixed connections; `during()` runs meanwhile (the swaps)."""
     work = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
     (work / "paths.txt").write_text("\n".join(paths) + "\n")
     (work / "load.lua").write_text(WRK_SCRIPT)
     env = dict(os.environ, WRK_PATHS=str(work / "paths.txt"), WRK_THREADS=str(threads))
-    proc = subprocess.Popen(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "10s",
-                             "-s", str(work / "load.lua"), f"http://127.0.0.1:{port}"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(work / "load.lua"),
+            f"http://127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     extra = during() if during else None
     out, err = proc.communicate(timeout=seconds + 60)
     shutil.rmtree(work, ignore_errors=True)
@@ -374,7 +414,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="per throughput phase")
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--mode", action="append", help="search modes to measure (default: dense, and hybrid when available)")
+    parser.add_argument(
+        "--mode", action="append", help="search modes to measure (default: dense, and hybrid when available)"
+    )
     parser.add_argument("--swaps", type=int, default=3)
     parser.add_argument("--swap-seconds", type=float, default=60, help="the swap phase (must cover the swaps)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached index")
@@ -383,10 +425,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from infra_assets.chunking import point_id
-    from infra_assets.embedding import model_info
-    from infra_assets.serving.publish import read_current
-    from infra_assets.serving.searcher import HNSW_EF
+    from infra_assets.index.chunking import point_id
+    from infra_assets.index.embedding import model_info
+    from infra_assets.serve.searcher import HNSW_EF
+    from infra_assets.store.generations import read_current
 
     model = model_info()
     docs, queries = corpus_and_queries()
@@ -404,16 +446,20 @@ def main() -> None:
         publish_generation(data_dir, model, docs, rows, copies)
         timings["publish_s"] = round(time.perf_counter() - started, 1)
     manifest = read_current(data_dir / "serving")
-    shard = data_dir / "serving" / "shards" / manifest["shard"]
+    shard = data_dir / "serving" / "shards" / str(manifest.shard)
     ids = [point_id(SOURCE, point_url(docs[r], int(c)), f"{i}") for i, (r, c) in enumerate(zip(rows, copies))]
     result: dict = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-        "points": manifest["points"], "k": args.k, "sigma": args.sigma, "connections": args.connections,
-        "hybrid_available": bool(manifest.get("sparse")), **timings,
-        # The API's shards in child processes (store/host.py) unless INFRA_ASSETS_SHARD_PROCESS=0.
+        "points": manifest.points,
+        "k": args.k,
+        "sigma": args.sigma,
+        "connections": args.connections,
+        "hybrid_available": bool(manifest.sparse),
+        **timings,
+        # The API's shards in child processes (serve/shard_process.py) unless INFRA_ASSETS_SHARD_PROCESS=0.
         "shard_process": os.environ.get("INFRA_ASSETS_SHARD_PROCESS", "1"),
-        # The generation's own search pool, as published (`Settings.search_threads`, store/edge.py); None:
+        # The generation's own search pool, as published (`Settings.search_threads`, store/embedded.py); None:
         # published before it was set, edge's default of one spinning thread per CPU.
         "search_threads": json.loads((shard / "edge_config.json").read_text()).get("max_search_threads"),
         # Other work on the shared machine: 1-minute load average at the start and the end.
@@ -422,11 +468,12 @@ def main() -> None:
     test_ids = [json.loads(line)["_id"] for line in (SCIFACT / "queries_test.jsonl").open()]
     all_ids = [json.loads(line)["_id"] for line in (SCIFACT / "queries.jsonl").open()]
     test_rows = [all_ids.index(i) for i in test_ids if i in all_ids]
-    # Recall of the vectors the API searches with: the query graph's (see embedding.Embedder).
-    from infra_assets.embedding import get_embedder
-    from infra_assets.serving.batching import QUERY_THREADS
+    # Recall of the vectors the API searches with: the query graph's (see index.embedding.Embedder).
+    from infra_assets.index.embedding import get_embedder
+    from infra_assets.serve.query_vectors import QUERY_THREADS
+    from infra_assets.settings import Settings
 
-    api_model = get_embedder(threads=QUERY_THREADS, queries=True)
+    api_model = get_embedder(threads=QUERY_THREADS, queries=True, int8=Settings.from_env().query_int8)
     result["query_graph"] = api_model.graph
     api_vectors = api_model.embed_queries([queries[r] for r in test_rows])
     result["recall_at_k"] = round(recall(shard, vectors, ids, api_vectors, args.k, HNSW_EF), 4)
@@ -436,10 +483,17 @@ def main() -> None:
     # Distinct query texts for the load phases: SciFact titles and short abstract sentences,
     # each as is and in three question forms (the latency phase uses the SciFact queries
     # themselves). Each phase gets its own slice, so no phase is helped by the caches.
-    texts = list(dict.fromkeys([d["title"] for d in docs if d.get("title")] +
-                               [s.strip() for d in docs for s in d["text"].split(". ")[:3] if 20 < len(s) < 160]))
-    pool = [form.format(t) for form in ("{}", "what is known about {}", "evidence on: {}", "is it true that {}")
-            for t in texts]
+    texts = list(
+        dict.fromkeys(
+            [d["title"] for d in docs if d.get("title")]
+            + [s.strip() for d in docs for s in d["text"].split(". ")[:3] if 20 < len(s) < 160]
+        )
+    )
+    pool = [
+        form.format(t)
+        for form in ("{}", "what is known about {}", "evidence on: {}", "is it true that {}")
+        for t in texts
+    ]
     result["distinct_pool"] = len(pool)
     if not args.swap_only:
         result["model_only"] = model_ceiling(pool[-6000:], args.connections, min(args.seconds, 10))
@@ -457,8 +511,12 @@ def main() -> None:
             if args.latency_only:
                 continue
             start = next(slices)
-            r["distinct"] = wrk(port, [search_path(q, args.k, mode) for q in pool[start:start + 15000]],
-                                args.seconds, args.connections)
+            r["distinct"] = wrk(
+                port,
+                [search_path(q, args.k, mode) for q in pool[start : start + 15000]],
+                args.seconds,
+                args.connections,
+            )
             r["repeated"] = wrk(port, [search_path(queries[0], args.k, mode)], args.seconds, args.connections)
         # Swaps under load: distinct queries while the index is republished `--swaps` times,
         # each with 100 points changed (a new store version: a new 100k shard copy), the way a
@@ -475,21 +533,39 @@ def main() -> None:
                 time.sleep(3)
                 t = time.perf_counter()
                 changed = list(range(n * 100, n * 100 + 100))
-                write_store(data_dir / "qdrant", model, docs, rows, copies, vectors, sparse,
-                            only=changed, stamp=f" (rev {time.time():.0f}.{n})")
-                version = publish_generation(data_dir, model, docs, rows, copies)["version"]
+                write_store(
+                    data_dir / "qdrant",
+                    model,
+                    docs,
+                    rows,
+                    copies,
+                    vectors,
+                    sparse,
+                    only=changed,
+                    stamp=f" (rev {time.time():.0f}.{n})",
+                )
+                version = publish_generation(data_dir, model, docs, rows, copies).manifest.version
                 published = time.perf_counter()
                 publish_s.append(round(published - t, 2))
                 versions.append(version)
                 while health(port) != version and time.perf_counter() - published < 60:
                     time.sleep(0.05)
                 lag_s.append(round(time.perf_counter() - published, 2))
-            return {"publish_s": publish_s, "swap_lag_s": lag_s, "versions": versions,
-                    "finished_after_s": round(time.perf_counter() - phase_start, 1)}
+            return {
+                "publish_s": publish_s,
+                "swap_lag_s": lag_s,
+                "versions": versions,
+                "finished_after_s": round(time.perf_counter() - phase_start, 1),
+            }
 
         phase_start = time.perf_counter()
-        r = result["swaps"] = wrk(port, [search_path(q, args.k, swap_mode) for q in pool[start:start + 15000]],
-                                  args.swap_seconds, args.connections, during=swaps)
+        r = result["swaps"] = wrk(
+            port,
+            [search_path(q, args.k, swap_mode) for q in pool[start : start + 15000]],
+            args.swap_seconds,
+            args.connections,
+            during=swaps,
+        )
         r["mode"] = swap_mode
         r["served_after"] = health(port)
         r["swapped_to_last"] = r["served_after"] == r["during"]["versions"][-1]

@@ -38,8 +38,10 @@ SITES = 10
 
 def sitemap(urls: list[str]) -> bytes:
     body = "".join(f"<url><loc>{u}</loc></url>" for u in urls)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-            f"{body}</urlset>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"{body}</urlset>"
+    ).encode()
 
 
 def main() -> None:
@@ -49,14 +51,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="no-change passes to time")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="verify-scale-"))
-    os.environ.update(INFRA_ASSETS_DATA_DIR=str(work / "data"), DAGSTER_HOME=str(work / "home"),
-                      INFRA_ASSETS_SOURCES=str(work / "sources.yaml"))
+    os.environ.update(
+        INFRA_ASSETS_DATA_DIR=str(work / "data"),
+        DAGSTER_HOME=str(work / "home"),
+        INFRA_ASSETS_SOURCES=str(work / "sources.yaml"),
+    )
     (work / "home").mkdir()
     (work / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
     import dagster as dg
 
-    from infra_assets.config import load_sources
+    from infra_assets.components.web_sources import build_definitions
+    from infra_assets.settings import Settings
+    from infra_assets.sources.spec import load_sources
 
     per_site = args.sources // SITES
     pages = generated_pages(args.sources * args.pages, seed=11)
@@ -64,20 +71,19 @@ def main() -> None:
     try:
         lines = ["defaults:\n  max_pages: 100000\n  concurrency: 8\nsources:\n"]
         for s, server in enumerate(servers):
-            chunk = pages[s * per_site * args.pages:(s + 1) * per_site * args.pages]
+            chunk = pages[s * per_site * args.pages : (s + 1) * per_site * args.pages]
             files = site_files(chunk, server.url)
             server.set_pages({p: f for p, f in files.items() if p.startswith("/pages/") or p == "/robots.txt"})
             for j in range(per_site):
-                mine = chunk[j * args.pages:(j + 1) * args.pages]
+                mine = chunk[j * args.pages : (j + 1) * args.pages]
                 server.set_page(f"/sitemap-{j}.xml", sitemap([server.url + p.path for p in mine]), "application/xml")
                 lines.append(f"  - name: s{s:02d}_{j:02d}\n    kind: sitemap\n    url: {server.url}/sitemap-{j}.xml\n")
         (work / "sources.yaml").write_text("".join(lines))
-        from infra_assets.definitions import build_defs  # builds the default defs on import: after the file
-
-        sources_file = load_sources()
-        defs = build_defs(sources_file)
+        settings = Settings.from_env()  # after the file is written and the environment points at it
+        spec = load_sources(settings.sources_path)
+        defs = build_definitions(spec, settings)
         job = defs.resolve_implicit_global_asset_job_def()
-        keys = [dg.AssetKey(["raw", n]) for n in sources_file.names]
+        keys = [dg.AssetKey(["raw", n]) for n in spec.names]
         total = args.sources * args.pages
 
         def verify() -> tuple[float, dict]:
@@ -85,8 +91,12 @@ def main() -> None:
                 server.clear_log()
             started = time.monotonic()
             with dg.DagsterInstance.get() as instance:
-                result = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=True,
-                                                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+                result = job.execute_in_process(
+                    instance=instance,
+                    asset_selection=keys,
+                    raise_on_error=True,
+                    run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+                )
             seconds = time.monotonic() - started
             assert result.success
             statuses: dict[int, int] = {}
@@ -101,17 +111,29 @@ def main() -> None:
         for i in range(args.repeat):
             seconds, statuses = verify()
             runs.append(seconds)
-            print(f"no-change pass {i + 1}: {seconds:.1f} s = {total / seconds:.0f} pages/s, requests {statuses}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"no-change pass {i + 1}: {seconds:.1f} s = {total / seconds:.0f} pages/s, requests {statuses}",
+                file=sys.stderr,
+                flush=True,
+            )
             assert statuses.get(304, 0) >= total, f"not every page was revalidated with a 304: {statuses}"
         med = statistics.median(runs)
-        print(json.dumps({
-            "date": datetime.date.today().isoformat(),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-            "sources": args.sources, "pages": total, "hosts": SITES, "first_pass_s": round(first, 1),
-            "no_change_s_median": round(med, 1), "no_change_s_all": [round(r, 1) for r in runs],
-            "pages_per_s": round(total / med), "requests_last_pass": statuses,
-        }))
+        print(
+            json.dumps(
+                {
+                    "date": datetime.date.today().isoformat(),
+                    "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+                    "sources": args.sources,
+                    "pages": total,
+                    "hosts": SITES,
+                    "first_pass_s": round(first, 1),
+                    "no_change_s_median": round(med, 1),
+                    "no_change_s_all": [round(r, 1) for r in runs],
+                    "pages_per_s": round(total / med),
+                    "requests_last_pass": statuses,
+                }
+            )
+        )
     finally:
         for server in servers:
             server.stop()

@@ -17,7 +17,7 @@ python3 -m venv "$PREFIX"
 INFRA_ASSETS_SOURCES="$HERE/data/sources.example.yaml" INFRA_ASSETS_DATA_DIR="${TMPDIR:-/tmp}/infra-assets-build-check" \
   "$PREFIX/bin/python" -c "
 import infra_assets.definitions as d, dagster_k8s, dagster_postgres
-from infra_assets.embedding import get_embedder
+from infra_assets.index.embedding import get_embedder
 repo = d.defs.get_repository_def()
 dim = len(get_embedder('default').embed_query('build check'))  # verifies the model's sha256 too
 # The int8 query graph, derived now into \$XDG_CACHE_HOME (the image sets it under the prefix)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,11 +19,23 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout, installed or not
+
+from infra_assets.devtools.servers import free_port  # noqa: E402
+
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 PAGES = {
     "asset-graph.png": "/asset-groups?view=lineage",
     "source-group.png": "/locations/infra_assets/asset-groups/demo_site/lineage",
@@ -33,16 +44,21 @@ PAGES = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def shoot(url: str, path: Path, profile: Path) -> None:
-    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--window-size=1600,1000",
-                    "--virtual-time-budget=20000", f"--screenshot={path}", url],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--window-size=1600,1000",
+            "--virtual-time-budget=20000",
+            f"--screenshot={path}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def main() -> None:
@@ -50,10 +66,20 @@ def main() -> None:
     (work / "home").mkdir()
     (work / "home" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     ui, api = free_port(), free_port()
-    env = dict(os.environ, INFRA_ASSETS_DATA_DIR=str(work / "data"), DAGSTER_HOME=str(work / "home"),
-               INFRA_ASSETS_SOURCES=str(ROOT / "data" / "sources.yaml"))
-    up = subprocess.Popen([sys.executable, "-m", "infra_assets.cli", "up", "--ui-port", str(ui), "--api-port", str(api)],
-                          env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = dict(
+        os.environ,
+        INFRA_ASSETS_DATA_DIR=str(work / "data"),
+        DAGSTER_HOME=str(work / "home"),
+        INFRA_ASSETS_SOURCES=str(ROOT / "data" / "sources.yaml"),
+    )
+    up = subprocess.Popen(
+        [sys.executable, "-m", "infra_assets.cli", "up", "--ui-port", str(ui), "--api-port", str(api)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{ui}"
     try:
         deadline = time.monotonic() + 300

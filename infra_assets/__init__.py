@@ -1,58 +1,97 @@
 """infra-assets: web sources as Dagster assets, kept fresh in Qdrant, served to models.
 
-`import infra_assets` stays cheap: the search helper and the client load their dependencies on
-first use. For notebooks and scripts on the machine that holds the index:
+The public face is `__all__` (pinned by `tests/test_public_api.py`); everything else is the
+project's own and may move. `import infra_assets` stays cheap: each name loads its module on
+first use. On the machine that holds the index:
 
     import infra_assets
     infra_assets.search("roman concrete", k=3)["results"]
 
-and for a served API elsewhere, `infra_assets.Client` (see `infra_assets.client`).
+and for a served API elsewhere, `infra_assets.Client`.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import ApiError, Client
-    from .serving.searcher import Searcher
+    from .serve.contract import BadQuery, NoIndex, SearchRequest, SearchResponse
+    from .serve.searcher import Searcher
+    from .settings import Settings
+    from .sources.spec import SourcesConfigError, SourcesSpec, load_sources
 
-__all__ = ["search", "Client", "ApiError"]
+__version__ = "0.1.0"
+__all__ = [
+    "ApiError",
+    "BadQuery",
+    "Client",
+    "NoIndex",
+    "SearchRequest",
+    "SearchResponse",
+    "Searcher",
+    "Settings",
+    "SourcesConfigError",
+    "SourcesSpec",
+    "__version__",
+    "load_sources",
+    "search",
+]
 
+_LAZY = {
+    "ApiError": "client",
+    "Client": "client",
+    "BadQuery": "serve.contract",
+    "NoIndex": "serve.contract",
+    "SearchRequest": "serve.contract",
+    "SearchResponse": "serve.contract",
+    "Searcher": "serve.searcher",
+    "Settings": "settings",
+    "SourcesConfigError": "sources.spec",
+    "SourcesSpec": "sources.spec",
+    "load_sources": "sources.spec",
+}
 _searchers: dict[Path, Searcher] = {}
 _lock = threading.Lock()
 
 
-def search(query: str, k: int = 5, sources: str | Sequence[str] | None = None,
-           data_dir: str | Path | None = None, min_score: float | None = None, *,
-           mode: str | None = None) -> dict[str, Any]:
+def search(
+    query: str,
+    k: int = 5,
+    sources: str | Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+    min_score: float | None = None,
+    *,
+    mode: str | None = None,
+) -> dict[str, Any]:
     """Query the published index in this process, without the API; the same answer as `/search`.
 
     `data_dir` defaults to INFRA_ASSETS_DATA_DIR (else `data/`). One `Searcher` per data folder is
     kept for the life of the process, so the model loads once and later calls take milliseconds;
     it follows newly published generations by itself. `mode`: "hybrid", "dense" or "sparse"
-    (default: hybrid where the index has BM25 vectors). Raises `BadQuery` for bad input and `NoIndex`
-    when nothing is published yet (both from `infra_assets.serving.searcher`).
+    (default: hybrid where the index has BM25 vectors). Raises `BadQuery` for bad input and
+    `NoIndex` when nothing is published yet.
     """
-    from .config import settings
-    from .serving.searcher import Searcher
+    from .serve.contract import SearchRequest
+    from .serve.searcher import Searcher
+    from .settings import Settings
 
-    data = Path(data_dir).expanduser().resolve() if data_dir is not None else settings().data_dir
-    root = data / "serving"
+    env = Settings.from_env()
+    root = (Path(data_dir).expanduser().resolve() if data_dir is not None else env.data_dir) / "serving"
     with _lock:
         searcher = _searchers.get(root)
         if searcher is None:
-            searcher = _searchers[root] = Searcher(root, api_key=settings().qdrant_api_key)
-    if isinstance(sources, str):
-        sources = [sources]
-    return searcher.search(query, k, list(sources) if sources else None, min_score, mode=mode)
+            searcher = _searchers[root] = Searcher.from_settings(env, root)
+    request = SearchRequest.of(query, k, sources, min_score, mode)
+    return searcher.query(request).model_dump()
 
 
-def __getattr__(name: str):
-    if name in ("Client", "ApiError"):
-        from . import client
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-        return getattr(client, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'infra_assets' has no attribute {name!r}")

@@ -14,7 +14,8 @@ server's `detail` message.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import requests
 
@@ -31,16 +32,22 @@ class ApiError(RuntimeError):
 class Client:
     """The serving API over HTTP; one keep-alive connection pool, safe to reuse for many calls."""
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None,
-                 timeout: float = 10):
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None, timeout: float = 10):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
-    def search(self, query: str, k: int = 5, sources: str | Sequence[str] | None = None,
-               min_score: float | None = None, *, mode: str | None = None) -> dict[str, Any]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        sources: str | Sequence[str] | None = None,
+        min_score: float | None = None,
+        *,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
         """`POST /search`: `{"query", "took_ms", "index_version", "results": [...]}`, best first.
 
         `mode`: "hybrid", "dense" or "sparse" (default: the server's choice)."""

@@ -1,44 +1,39 @@
-"""The code location: sources file → each source's assets, the serving index, resources.
+"""The code location: the `defs/` folder, loaded lazily (nothing is read at import).
 
-Only assembly happens here; every stage's logic lives in its own module.
+For notebooks, `from infra_assets.definitions import defs` still gives the built `Definitions`
+(`defs.load_asset_value(AssetKey(["clean", NAME]))`), built on first use and kept.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
 
-from .automation import automation_sensor, backstop_schedule, change_sensor
-from .config import SourcesFile, load_sources
-from .embedding import EmbedderResource
-from .factory import source_assets
-from .fetch.http import HttpResource
-from .io import PolarsParquetIOManager
-from .serving.asset import serving_index_asset
-from .store import StoreResource
+from . import defs as defs_folder
+from .settings import project_root
+
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-def build_defs(sources_file: SourcesFile | None = None, loggers: dict | None = None) -> dg.Definitions:
-    sources_file = sources_file or load_sources()
-    assets: list = [a for s in sources_file.sources for a in source_assets(s, sources_file.embedding)]
-    assets.append(serving_index_asset(sources_file))
-    return dg.Definitions(
-        assets=assets,
-        sensors=[*(change_sensor(s) for s in sources_file.sources), automation_sensor()],
-        schedules=[backstop_schedule(s) for s in sources_file.sources],
-        resources={
-            "http": HttpResource(user_agent=sources_file.user_agent),
-            "store": StoreResource(shard_number=sources_file.store.shards,
-                                   replication_factor=sources_file.store.replication_factor,
-                                   write_consistency_factor=sources_file.store.write_consistency),
-            "embedder": EmbedderResource(model=sources_file.embedding.model,
-                                         batch_size=sources_file.embedding.batch_size),
-            "io_manager": PolarsParquetIOManager(),
-        },
-        # In-process: fetching is I/O in threads, embedding already uses every core through
-        # onnxruntime, and one process loads the model once instead of once per step.
-        executor=dg.in_process_executor,
-        loggers=loggers,
-    )
+@dg.definitions
+def location() -> dg.Definitions:
+    if (CHECKOUT / "pyproject.toml").is_file():  # a checkout (editable install): dg's own loader
+        return dg.load_from_defs_folder(path_within_project=CHECKOUT)
+    # Installed as a package (the deploy image): the same folder, without a project file.
+    return dg.ComponentTree.from_module(defs_module=defs_folder, project_root=project_root()).build_defs()
 
 
-defs = build_defs()
+@cache
+def _built() -> dg.Definitions:
+    return location()
+
+
+def __getattr__(name: str) -> Any:
+    # Not a module attribute, so Dagster's loader (which looks at the module's members) finds
+    # only `location`; `defs` is the notebook's name for the same definitions.
+    if name == "defs":
+        return _built()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,13 +10,9 @@ from infra_assets.demo.content import demo_site
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra_assets.demo", description=__doc__)
-    parser.add_argument(
-        "--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)"
-    )
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--pages", type=int, default=30, help="number of article pages")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed for generated pages beyond the hand-written ones"
-    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated pages beyond the hand-written ones")
     args = parser.parse_args(argv)
     if args.pages < 1:
         parser.error("--pages must be at least 1")

@@ -197,8 +197,7 @@ def render_page(spec: PageSpec) -> str:
     """The full HTML of an article page, chrome included (navigation, sidebar, footer)."""
     words = sum(len(p.split()) for p in spec.paragraphs)
     related = "\n".join(
-        f'<li><a href="{html.escape(path)}">{html.escape(title)}</a></li>'
-        for path, title in spec.related
+        f'<li><a href="{html.escape(path)}">{html.escape(title)}</a></li>' for path, title in spec.related
     )
     first = spec.paragraphs[0] if spec.paragraphs else ""
     return PAGE_TEMPLATE.format(
@@ -250,9 +249,7 @@ def site_files(pages: list[PageSpec], base_url: str) -> dict[str, tuple[bytes, s
 
 
 def _index_html(pages: list[PageSpec]) -> str:
-    links = "\n".join(
-        f'<li><a href="{html.escape(p.path)}">{html.escape(p.title)}</a></li>' for p in pages
-    )
+    links = "\n".join(f'<li><a href="{html.escape(p.path)}">{html.escape(p.title)}</a></li>' for p in pages)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{SITE_NAME}</title></head>"
@@ -268,8 +265,7 @@ def _w3c(dt: datetime) -> str:
 
 def _urlset(pages: list[PageSpec], base: str) -> str:
     entries = "".join(
-        f"<url><loc>{xml_escape(p.url(base))}</loc><lastmod>{_w3c(p.updated)}</lastmod></url>\n"
-        for p in pages
+        f"<url><loc>{xml_escape(p.url(base))}</loc><lastmod>{_w3c(p.updated)}</lastmod></url>\n" for p in pages
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

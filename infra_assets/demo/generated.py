@@ -110,8 +110,7 @@ ANGLES = {
             "{material2}; harsh solvents strip the old finish and shorten the life of the piece.",
             "Small cracks are filled with {material} and left for {days} days before use. Larger "
             "repairs go to one of the {count} registered restorers in {place}.",
-            "Well-kept {subject} in {place} last well over {lifespan} years; neglected ones rarely "
-            "see {short}.",
+            "Well-kept {subject} in {place} last well over {lifespan} years; neglected ones rarely see {short}.",
         ],
     ),
     "festival": (

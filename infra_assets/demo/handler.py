@@ -38,7 +38,7 @@ class SiteHandler(BaseHTTPRequestHandler):
     server_version = "infra-assets-demo/1"
     timeout = 30  # idle keep-alive connections end instead of holding a thread forever
 
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+    def log_message(self, format, *args):
         pass  # the site keeps its own structured log
 
     def do_GET(self) -> None:

@@ -259,9 +259,7 @@ class SiteServer:
         with self._lock:
             self._log.clear()
 
-    def count(
-        self, path: str | None = None, status: int | None = None, method: str | None = None
-    ) -> int:
+    def count(self, path: str | None = None, status: int | None = None, method: str | None = None) -> int:
         """How many logged requests match the given path, status and method."""
         with self._lock:
             return sum(
@@ -274,16 +272,12 @@ class SiteServer:
 
     # ----------------------------------------------------------------- internals
 
-    def _record(
-        self, method: str, path: str, status: int, inm: str | None, ims: str | None, ua: str | None
-    ) -> None:
+    def _record(self, method: str, path: str, status: int, inm: str | None, ims: str | None, ua: str | None) -> None:
         record = RequestRecord(method, path, status, inm, ims, ua, datetime.now(timezone.utc))
         with self._lock:
             self._log.append(record)
 
-    def _plan(
-        self, raw_path: str
-    ) -> tuple[int, dict[str, str], Page | None, float, tuple[float, int] | None]:
+    def _plan(self, raw_path: str) -> tuple[int, dict[str, str], Page | None, float, tuple[float, int] | None]:
         """Decide what to answer: status, extra headers, page, delay, trickle."""
         path = urlsplit(raw_path).path
         with self._lock:

@@ -1,10 +1,10 @@
 """Fetching the web politely, and reading what each kind of source returns."""
 
-from infra_assets.fetch.crawl import fetch_many
-from infra_assets.fetch.feed import FeedEntry, FeedError, ParsedFeed, parse_feed, read_feed
-from infra_assets.fetch.http import OUTCOMES, FetchResult, HttpClient, HttpResource
-from infra_assets.fetch.jsonapi import JsonRecord, JsonSourceError, parse_records
-from infra_assets.fetch.sitemap import SitemapError, SitemapListing, discover_sitemap, parse_sitemap
+from .feed import FeedEntry, FeedError, ParsedFeed, parse_feed, read_feed
+from .http import OUTCOMES, FetchResult, HttpClient, Limits, Validators
+from .jsonapi import JsonRecord, JsonSourceError, parse_records
+from .many import fetch_many
+from .sitemap import SitemapError, SitemapListing, discover_sitemap, parse_sitemap
 
 __all__ = [
     "OUTCOMES",
@@ -12,12 +12,13 @@ __all__ = [
     "FeedError",
     "FetchResult",
     "HttpClient",
-    "HttpResource",
     "JsonRecord",
     "JsonSourceError",
+    "Limits",
     "ParsedFeed",
     "SitemapError",
     "SitemapListing",
+    "Validators",
     "discover_sitemap",
     "fetch_many",
     "parse_feed",

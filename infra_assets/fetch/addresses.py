@@ -161,7 +161,7 @@ class _Guarded:
                 if self.source_address:
                     sock.bind(self.source_address)
                 sock.connect(sockaddr)
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 sock.close()
                 raise ConnectTimeoutError(
                     self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"

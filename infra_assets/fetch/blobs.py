@@ -2,18 +2,20 @@
 
 `raw/NAME` keeps a pointer (`body_hash`) instead of the bytes, so a refresh where nothing changed
 rewrites a small table, not every page again, and memory stays flat for large sources. Read a
-body back with `BlobStore.for_source(name).get(body_hash)`.
+body back with `BlobStore.for_source(name, data_dir).get(body_hash)`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import zlib
 from pathlib import Path
 
-from ..config import NAME_RE, settings
+# The sources file refuses other names; a path must never depend on that alone.
+SAFE_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 def body_hash(body: bytes) -> str:
@@ -27,11 +29,11 @@ class BlobStore:
         self.root = Path(root)
 
     @classmethod
-    def for_source(cls, name: str, data_dir: Path | None = None) -> "BlobStore":
-        # The config already refuses such names; a path must never depend on that alone.
-        if not NAME_RE.match(name):
+    def for_source(cls, name: str, data_dir: Path) -> BlobStore:
+        """The bodies of source `name` under the data folder."""
+        if not SAFE_NAME.match(name):
             raise ValueError(f"not a source name: {name!r}")
-        return cls((data_dir or settings().data_dir) / "blobs" / name)
+        return cls(Path(data_dir) / "blobs" / name)
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / f"{digest}.z"

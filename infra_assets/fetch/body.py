@@ -20,9 +20,7 @@ class DeadlinePassed(Exception):
     """The body did not arrive before the deadline."""
 
 
-def read_capped(
-    raw: urllib3.HTTPResponse, deadline: float, cap: int, truncate: bool = False
-) -> bytes:
+def read_capped(raw: urllib3.HTTPResponse, deadline: float, cap: int, truncate: bool = False) -> bytes:
     """Read a streamed body until EOF, the byte cap or the deadline, whichever comes first."""
     # A server that trickles bytes never trips a per-read timeout, so a timer cuts the socket at
     # the deadline; read1 returns whatever one read gives, so the loop checks the clock often.
@@ -79,17 +77,11 @@ def describe_error(exc: BaseException, timeout_s: float, max_redirects: int = 5)
         cause = cause.reason  # what went wrong on the last attempt
     if isinstance(cause, urllib3.exceptions.NameResolutionError):  # a NewConnectionError too
         return f"DNS lookup failed: {_innermost(cause)}"
-    if isinstance(
-        cause, urllib3.exceptions.NewConnectionError
-    ):  # a subclass of ConnectTimeoutError
+    if isinstance(cause, urllib3.exceptions.NewConnectionError):  # a subclass of ConnectTimeoutError
         return "connection failed: " + _innermost(cause)
-    if isinstance(exc, requests.ConnectTimeout) or isinstance(
-        cause, urllib3.exceptions.ConnectTimeoutError
-    ):
+    if isinstance(exc, requests.ConnectTimeout) or isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
         return f"could not connect within {timeout_s:g} s"
-    if isinstance(exc, requests.ReadTimeout) or isinstance(
-        cause, urllib3.exceptions.ReadTimeoutError
-    ):
+    if isinstance(exc, requests.ReadTimeout) or isinstance(cause, urllib3.exceptions.ReadTimeoutError):
         return f"no response within {timeout_s:g} s"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error: " + _innermost(exc)

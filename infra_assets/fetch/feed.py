@@ -82,9 +82,7 @@ def _read_xml_feed(body: bytes, base_url: str) -> ParsedFeed:
     entries = [_xml_entry(e, base_url) for e in parsed.entries]
     warning = f"not well-formed, read leniently: {_one_line(problem)}" if problem else None
     title = parsed.feed.get("title", "") if parsed.get("feed") else ""
-    return ParsedFeed(
-        entries=entries, title=title, format=parsed.get("version") or "unknown", warning=warning
-    )
+    return ParsedFeed(entries=entries, title=title, format=parsed.get("version") or "unknown", warning=warning)
 
 
 def _xml_entry(entry, base_url: str) -> FeedEntry:
@@ -97,8 +95,7 @@ def _xml_entry(entry, base_url: str) -> FeedEntry:
         url=link or _fallback_url(str(ident), base_url),
         title=title,
         content_html=content_html,
-        published=_from_struct(_raw(entry, "published_parsed"))
-        or parse_date(_raw(entry, "published")),
+        published=_from_struct(_raw(entry, "published_parsed")) or parse_date(_raw(entry, "published")),
         updated=_from_struct(_raw(entry, "updated_parsed")) or parse_date(_raw(entry, "updated")),
     )
 
@@ -121,9 +118,7 @@ def _link(entry, base_url: str) -> str:
 def _xml_content(entry) -> str:
     """Full content when present (HTML preferred), else the summary; plain text is escaped."""
     blocks = entry.get("content") or []
-    chosen = next(
-        (b for b in blocks if b.get("type", "") in HTML_TYPES), blocks[0] if blocks else None
-    )
+    chosen = next((b for b in blocks if b.get("type", "") in HTML_TYPES), blocks[0] if blocks else None)
     if chosen is None and entry.get("summary") is not None:
         chosen = entry.get("summary_detail") or {"value": entry["summary"], "type": "text/html"}
     if not chosen:
@@ -160,9 +155,7 @@ def _read_json_feed(body: bytes, base_url: str) -> ParsedFeed:
     skipped = len(items) - len(entries)
     warning = f"{skipped} items were not objects and were skipped" if skipped else None
     fmt = "json" + version.removeprefix(JSON_FEED_PREFIX).replace(".", "")
-    return ParsedFeed(
-        entries=entries, title=str(doc.get("title") or ""), format=fmt, warning=warning
-    )
+    return ParsedFeed(entries=entries, title=str(doc.get("title") or ""), format=fmt, warning=warning)
 
 
 def _json_entry(item: dict, base_url: str) -> FeedEntry:

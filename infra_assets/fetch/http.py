@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from itertools import takewhile
 from urllib.parse import urljoin, urlsplit
 
-import dagster as dg
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -46,6 +45,22 @@ CRAWL_DELAY_MAX_S = 60.0
 # The start of the current attempt, per thread: urllib3 retries inside one `session.get`, and the
 # body deadline must count from the attempt that answered, not from the first try.
 _attempt = threading.local()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What bounds a source's requests: the hosts it may reach, the deadline and size cap of one
+    response, the request rate to a host, and how many requests run at once."""
+
+    hosts: frozenset[str]
+    timeout_s: float = 30.0
+    max_bytes: int = 10_000_000
+    max_rps: float | None = None
+    concurrency: int = 4
+
+
+Validators = tuple[str | None, str | None]  # (ETag, Last-Modified) from the previous fetch
+NO_VALIDATORS: Validators = (None, None)
 
 
 @dataclass
@@ -98,10 +113,7 @@ def host_allowed(url: str, allowed_hosts) -> bool:
     """Whether the URL's host[:port] is one of the allowed ones (default ports ignored)."""
     parts = urlsplit(url)
     allowed = {normalize_host(h, scheme) for h in allowed_hosts for scheme in DEFAULT_PORTS}
-    return (
-        normalize_host(parts.netloc, parts.scheme) in allowed
-        or normalize_host(parts.netloc) in allowed
-    )
+    return normalize_host(parts.netloc, parts.scheme) in allowed or normalize_host(parts.netloc) in allowed
 
 
 class HostPacer:
@@ -203,11 +215,21 @@ class HttpClient:
         `max_rps` caps the requests per second to the URL's host from this client; the site's
         robots.txt Crawl-delay spaces them further when it asks for more."""
         with permit(allowed_hosts):
-            return self._fetch(url, allowed_hosts, etag, last_modified, timeout_s, max_bytes,
-                               robots, max_rps)
+            return self._fetch(url, allowed_hosts, etag, last_modified, timeout_s, max_bytes, robots, max_rps)
 
-    def _fetch(self, url, allowed_hosts, etag, last_modified, timeout_s, max_bytes, robots,
-               max_rps) -> FetchResult:
+    def fetch_within(self, url: str, limits: Limits, validators: Validators = NO_VALIDATORS) -> FetchResult:
+        """`fetch` under a source's `Limits`, conditionally when given (ETag, Last-Modified)."""
+        return self.fetch(
+            url,
+            allowed_hosts=limits.hosts,
+            etag=validators[0],
+            last_modified=validators[1],
+            timeout_s=limits.timeout_s,
+            max_bytes=limits.max_bytes,
+            max_rps=limits.max_rps,
+        )
+
+    def _fetch(self, url, allowed_hosts, etag, last_modified, timeout_s, max_bytes, robots, max_rps) -> FetchResult:
         started = time.monotonic()
         timeout = float(timeout_s if timeout_s is not None else self.timeout_s)
         cap = int(max_bytes if max_bytes is not None else self.max_bytes)
@@ -257,9 +279,7 @@ class HttpClient:
             if status in REDIRECT_STATUSES:
                 location = resp.headers.get("Location")
                 if not location:
-                    return result(
-                        "error", error=f"HTTP {status} redirect without a Location header"
-                    )
+                    return result("error", error=f"HTTP {status} redirect without a Location header")
                 try:
                     current = urljoin(current, location.strip())
                 except ValueError:
@@ -299,9 +319,7 @@ class HttpClient:
         """One hop: (response, body, failure). Only 2xx responses carry a body."""
         self._check_proxied(url)
         _attempt.started = time.monotonic()
-        resp = self.session.get(
-            url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
-        )
+        resp = self.session.get(url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False)
         # Only a connection whose response was read to the end may go back to the pool.
         reusable = False
         try:
@@ -350,9 +368,7 @@ class HttpClient:
         self._pacer.touch(normalize_host(parts.netloc, parts.scheme))
         try:
             self._check_proxied(robots_url)
-            resp = self.session.get(
-                robots_url, timeout=(self.timeout_s, self.timeout_s), stream=True
-            )
+            resp = self.session.get(robots_url, timeout=(self.timeout_s, self.timeout_s), stream=True)
             try:
                 body = None
                 if 200 <= resp.status_code < 300:
@@ -367,21 +383,3 @@ class HttpClient:
             return RobotsAnswer(None, error=f"not complete within {self.timeout_s:g} s")
         except BlockedAddress as exc:
             return RobotsAnswer(None, error=str(exc), blocked=True)
-
-
-class HttpResource(dg.ConfigurableResource):
-    """How the project identifies itself on the web and how patiently it retries."""
-
-    user_agent: str
-    retries: int = 3
-    backoff_s: float = 0.5
-    retry_after_max_s: int = 60
-
-    def client(self) -> HttpClient:
-        """A fresh client for one run (its robots.txt cache lives as long as the run)."""
-        return HttpClient(
-            self.user_agent,
-            retries=self.retries,
-            backoff_s=self.backoff_s,
-            retry_after_max_s=self.retry_after_max_s,
-        )

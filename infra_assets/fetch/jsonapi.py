@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
-from infra_assets.config import Source
-
 _MISSING = object()
+
+
+class RecordMapping(Protocol):
+    """Where a JSON document keeps its records and which fields make a document (dotted paths)."""
+
+    @property
+    def url(self) -> str: ...  # the document's URL: record links are resolved against it
+    @property
+    def records(self) -> str | None: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def text(self) -> tuple[str, ...]: ...
+    @property
+    def link(self) -> str | None: ...
 
 
 class JsonSourceError(ValueError):
@@ -33,11 +48,7 @@ def lookup(value: Any, path: str | None) -> Any:
     for part in path.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif (
-            isinstance(value, list)
-            and part.lstrip("-").isdigit()
-            and -len(value) <= int(part) < len(value)
-        ):
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
             value = value[int(part)]
         else:
             return _MISSING
@@ -57,21 +68,21 @@ def _as_text(value: Any) -> str:
     return ""  # objects have no obvious text; map a field inside them instead
 
 
-def parse_records(body: bytes, source: Source) -> tuple[list[JsonRecord], list[str]]:
-    """The source's records; a record without an id or text is reported in errors and skipped."""
+def parse_records(body: bytes, mapping: RecordMapping) -> tuple[list[JsonRecord], list[str]]:
+    """The document's records; a record without an id or text is reported in errors and skipped."""
     try:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JsonSourceError(f"not JSON: {exc}") from None
-    items = lookup(doc, source.records)
-    where = f"records path '{source.records}'" if source.records else "the top level"
+    items = lookup(doc, mapping.records)
+    where = f"records path '{mapping.records}'" if mapping.records else "the top level"
     if items is _MISSING:
         keys = ", ".join(sorted(doc)[:10]) if isinstance(doc, dict) else type(doc).__name__
         raise JsonSourceError(f"{where} not found in the document (top-level keys: {keys})")
     if not isinstance(items, list):
         raise JsonSourceError(f"{where} is a {type(items).__name__}, expected a list of records")
 
-    id_field = source.id_field or "id"
+    id_field = mapping.id or "id"
     records: list[JsonRecord] = []
     errors: list[str] = []
     seen: set[str] = set()
@@ -88,20 +99,18 @@ def parse_records(body: bytes, source: Source) -> tuple[list[JsonRecord], list[s
         if ident in seen:
             errors.append(f"{label}: duplicate id, kept the first")
             continue
-        parts = [_as_text(lookup(item, f)) for f in source.text_fields]
+        parts = [_as_text(lookup(item, f)) for f in mapping.text]
         text = "\n\n".join(p for p in parts if p)
         if not text:
-            errors.append(
-                f"{label}: no text in {', '.join(source.text_fields) or 'any text field'}"
-            )
+            errors.append(f"{label}: no text in {', '.join(mapping.text) or 'any text field'}")
             continue
-        link = _as_text(lookup(item, source.link_field)) if source.link_field else ""
+        link = _as_text(lookup(item, mapping.link)) if mapping.link else ""
         seen.add(ident)
         records.append(
             JsonRecord(
                 id=ident,
-                url=urljoin(source.url, link) if link else f"{source.url}#{ident}",
-                title=_as_text(lookup(item, source.title_field)) if source.title_field else "",
+                url=urljoin(mapping.url, link) if link else f"{mapping.url}#{ident}",
+                title=_as_text(lookup(item, mapping.title)) if mapping.title else "",
                 text=text,
             )
         )

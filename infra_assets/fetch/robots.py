@@ -69,9 +69,7 @@ class RobotsCache:
             return blanket
         if rules.can_fetch(url, self.user_agent):
             return None
-        return Refusal(
-            "disallowed", f"robots.txt of {parts.netloc} disallows this URL for our user agent"
-        )
+        return Refusal("disallowed", f"robots.txt of {parts.netloc} disallows this URL for our user agent")
 
 
 def interpret(answer: RobotsAnswer) -> tuple[Protego | None, Refusal | None]:

@@ -12,15 +12,14 @@ Decisions:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from infra_assets.config import Source
-from infra_assets.fetch.feed import FeedError, read_feed
-from infra_assets.fetch.http import FetchResult, HttpClient, host_allowed
+from .feed import FeedError, read_feed
+from .http import NO_VALIDATORS, FetchResult, HttpClient, Limits, Validators, host_allowed
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the protocol's own limit on an uncompressed sitemap
 MAX_DEPTH = 4  # index → index → ... nesting we follow before calling it a mistake
@@ -40,9 +39,7 @@ class SitemapError(ValueError):
     """A sitemap file could not be read; the message says why."""
 
 
-def parse_sitemap(
-    body: bytes, *, max_bytes: int = MAX_SITEMAP_BYTES
-) -> tuple[list[SitemapEntry], list[str]]:
+def parse_sitemap(body: bytes, *, max_bytes: int = MAX_SITEMAP_BYTES) -> tuple[list[SitemapEntry], list[str]]:
     """A sitemap file's (page URLs with lastmod, child sitemap URLs); gzip detected by content."""
     data = _gunzip(body, max_bytes) if body[:2] == b"\x1f\x8b" else body
     if len(data) > max_bytes:
@@ -52,9 +49,7 @@ def parse_sitemap(
         raise SitemapError("empty sitemap")
     if not text.startswith(b"<"):
         return _parse_text(text), []
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
-    )
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
     try:
         root = etree.fromstring(text, parser=parser)
     except etree.XMLSyntaxError as exc:
@@ -63,16 +58,12 @@ def parse_sitemap(
     if name.localname in ("rss", "feed", "RDF"):
         return _parse_feed_sitemap(text), []
     if name.namespace not in SITEMAP_NAMESPACES and name.namespace is not None:
-        raise SitemapError(
-            f"not a sitemap: root element <{name.localname}> in namespace {name.namespace}"
-        )
+        raise SitemapError(f"not a sitemap: root element <{name.localname}> in namespace {name.namespace}")
     if name.localname == "urlset":
         return [(loc, _child_text(item, "lastmod")) for item, loc in _entries(root, "url")], []
     if name.localname == "sitemapindex":
         return [], [loc for _, loc in _entries(root, "sitemap")]
-    raise SitemapError(
-        f"not a sitemap: root element is <{name.localname}>, expected <urlset> or <sitemapindex>"
-    )
+    raise SitemapError(f"not a sitemap: root element is <{name.localname}>, expected <urlset> or <sitemapindex>")
 
 
 def _gunzip(body: bytes, max_bytes: int) -> bytes:
@@ -129,9 +120,7 @@ def _local(el) -> str:
 
 def _child_text(el, localname: str) -> str | None:
     for child in el:
-        if _local(child) == localname and etree.QName(child).namespace in (
-            SITEMAP_NAMESPACES | {None}
-        ):
+        if _local(child) == localname and etree.QName(child).namespace in (SITEMAP_NAMESPACES | {None}):
             value = (child.text or "").strip()
             return value or None
     return None
@@ -183,12 +172,16 @@ class SitemapListing:
 
 def discover_sitemap(
     client: HttpClient,
-    source: Source,
-    previous_validators: dict[str, tuple[str | None, str | None]] | None = None,
+    url: str,
+    limits: Limits,
     *,
+    wants: Callable[[str], bool] = lambda _: True,
+    max_pages: int = 50_000,
+    previous_validators: Mapping[str, Validators] | None = None,
     previous: SitemapListing | None = None,
 ) -> SitemapListing:
-    """Follow a source's sitemap (and any indexes) to its page URLs, within the source's rules."""
+    """Follow a sitemap (and any indexes) to its page URLs: on `limits.hosts` only, those `wants`
+    keeps, robots.txt permitting, at most `max_pages`."""
     listing = SitemapListing()
     validators = previous_validators or {}
     known = previous.files if previous is not None else {}
@@ -207,22 +200,12 @@ def discover_sitemap(
             return True
         if depth > MAX_DEPTH or len(seen_files) >= MAX_FILES:
             listing.errors.append(
-                f"{url}: not read (sitemaps nested deeper than {MAX_DEPTH} "
-                f"or over {MAX_FILES} files)"
+                f"{url}: not read (sitemaps nested deeper than {MAX_DEPTH} or over {MAX_FILES} files)"
             )
             listing.complete = False
             return True
         seen_files.add(url)
-        etag, modified = validators.get(url, (None, None)) if url in known else (None, None)
-        doc = client.fetch(
-            url,
-            allowed_hosts=source.hosts,
-            etag=etag,
-            last_modified=modified,
-            timeout_s=source.timeout_s,
-            max_bytes=source.max_bytes,
-            max_rps=source.max_rps,
-        )
+        doc = client.fetch_within(url, limits, validators.get(url, NO_VALIDATORS) if url in known else NO_VALIDATORS)
         listing.documents.append(doc)
         if doc.outcome == "not_modified" and url in known:
             urls, children = known[url]
@@ -246,15 +229,15 @@ def discover_sitemap(
                 drop("malformed", loc[:200])
             elif page in seen_urls:
                 drop("duplicate")
-            elif not host_allowed(page, source.hosts):
+            elif not host_allowed(page, limits.hosts):
                 drop("off_host", page)
-            elif not source.wants(page):
+            elif not wants(page):
                 drop("filtered")
-            elif (refusal := client.robots_refusal(page, source.hosts)) and refusal.outcome == "disallowed":
+            elif (refusal := client.robots_refusal(page, limits.hosts)) and refusal.outcome == "disallowed":
                 # Only the site's rules remove a page; a robots.txt we failed to read must not,
                 # or every page would look deleted. Those pages stay and their fetch reports it.
                 drop("disallowed", page)
-            elif len(listing.urls) >= source.max_pages:
+            elif len(listing.urls) >= max_pages:
                 listing.truncated = True
                 return False
             else:
@@ -269,7 +252,7 @@ def discover_sitemap(
                 return False
         return True
 
-    visit(source.url, 0, None)
+    visit(url, 0, None)
     return listing
 
 

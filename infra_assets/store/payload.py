@@ -46,8 +46,17 @@ class Hit:
 
 
 def chunk_payload(
-    *, source: str, url: str, title: str, text: str, position: int, chunk_hash: str,
-    doc_hash: str, fetched_at: str, changed_at: str, model: str,
+    *,
+    source: str,
+    url: str,
+    title: str,
+    text: str,
+    position: int,
+    chunk_hash: str,
+    doc_hash: str,
+    fetched_at: str,
+    changed_at: str,
+    model: str,
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -71,8 +80,3 @@ def stored_chunk(point_id: Any, payload: dict[str, Any] | None) -> StoredChunk:
         doc_hash=str(payload.get("doc_hash", "")),
         position=int(payload.get("chunk", -1)),
     )
-
-
-def collection_name(model_slug: str) -> str:
-    """One collection per vector space: a new model never mixes with the old one's vectors."""
-    return f"chunks_v{SCHEMA_VERSION}_{model_slug}"

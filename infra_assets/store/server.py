@@ -1,24 +1,30 @@
 """The Qdrant server (or cluster) store, through qdrant-client, when `QDRANT_URL` is set.
 
 Runs and the serving API both talk to the server, which handles concurrency itself, so no file
-lock and no copied generations are needed. `QDRANT_URL=:memory:` selects qdrant-client's
-in-process mode: it exists so tests can exercise this code path where no server can run, and is
-shared only within one process.
+lock and no copied generations are needed: a generation names the collection, and publishing it
+points the alias `infra_assets_served` at it. `QDRANT_URL=:memory:` selects qdrant-client's
+in-process mode: it exists so tests can exercise this code path where no server can run (no
+Qdrant server binary is installable here), and is shared only within one process.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from .fusion import DEFAULT_FUSION, FusionParams
-from .payload import (DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, Sparse, StoredChunk,
-                      stored_chunk)
+from .base import SCROLL_PAGE, UPSERT_BATCH, Snapshot, StoreQuery
+from .fusion import DEFAULT_FUSION
+from .payload import DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .space import ModelInfo
 
-SCROLL_PAGE = 2048
-UPSERT_BATCH = 256
+SERVED_ALIAS = "infra_assets_served"  # always names the collection being served
 
 _clients: dict[tuple[str, str | None], QdrantClient] = {}
 _clients_lock = threading.Lock()
@@ -44,65 +50,90 @@ def _source_filter(sources: Sequence[str] | None) -> models.Filter | None:
 
 
 class ServerStore:
-    """One collection on a Qdrant server, with the same methods as the embedded store."""
+    """One collection on a Qdrant server: a `VectorStore` and a `VectorReader`."""
 
-    def __init__(self, client: QdrantClient, collection: str):
+    def __init__(self, client: QdrantClient, collection: str, url: str = ""):
         self.client = client
         self.collection = collection
+        self.url = url
 
     def ensure(self, dim: int, **cluster: int) -> None:
         """Create the collection if missing; `cluster` carries shard_number, replication_factor
         and write_consistency_factor from the sources file's `store:` section."""
         if not self.client.collection_exists(self.collection):
             self.client.create_collection(
-                self.collection, **cluster,
+                self.collection,
+                **cluster,
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
-            for field in INDEXED_KEYWORDS:
-                self.client.create_payload_index(self.collection, field, models.PayloadSchemaType.KEYWORD)
+            for name in INDEXED_KEYWORDS:
+                self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
 
     def exists(self) -> bool:
-        return self.client.collection_exists(self.collection)
+        return bool(self.client.collection_exists(self.collection))
 
     def count(self, source: str | None = None) -> int:
         if not self.exists():
             return 0
-        return self.client.count(self.collection, count_filter=_source_filter([source] if source else None), exact=True).count
+        flt = _source_filter([source] if source else None)
+        return int(self.client.count(self.collection, count_filter=flt, exact=True).count)
 
-    def search(self, vector: Sequence[float] | None, k: int, sources: Sequence[str] | None = None,
-               min_score: float | None = None, hnsw_ef: int | None = None, *,
-               sparse: Sparse | None = None, fusion: FusionParams = DEFAULT_FUSION) -> list[Hit]:
-        """As `EdgeStore.search`: dense, BM25, or both: two prefetches fused by the store."""
-        filt = _source_filter(sources)
-        params = models.SearchParams(hnsw_ef=hnsw_ef) if hnsw_ef else None
-        bm25 = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse is not None else None
-        if vector is not None and bm25 is not None:
-            depth = fusion.prefetch_limit(k)
+    def search(self, query: StoreQuery) -> list[Hit]:
+        q = query
+        fusion = q.fusion or DEFAULT_FUSION
+        filt = _source_filter(q.sources)
+        params = models.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
+        bm25 = models.SparseVector(indices=q.sparse[0], values=q.sparse[1]) if q.sparse is not None else None
+        if q.vector is not None and bm25 is not None:
+            depth = fusion.prefetch_limit(q.k)
             response = self.client.query_points(
-                self.collection, limit=k, query_filter=filt, with_payload=True,
+                self.collection,
+                limit=q.k,
+                query_filter=filt,
+                with_payload=True,
                 prefetch=[
-                    models.Prefetch(query=list(map(float, vector)), using=DENSE, limit=depth, filter=filt,
-                                    params=params, score_threshold=min_score),
+                    models.Prefetch(
+                        query=list(map(float, q.vector)),
+                        using=DENSE,
+                        limit=depth,
+                        filter=filt,
+                        params=params,
+                        score_threshold=q.min_score,
+                    ),
                     models.Prefetch(query=bm25, using=SPARSE, limit=depth, filter=filt),
                 ],
-                query=(models.FusionQuery(fusion=models.Fusion.DBSF) if fusion.method == "dbsf"
-                       else models.RrfQuery(rrf=models.Rrf(k=fusion.rrf_k, weights=fusion.weights()))),
+                query=(
+                    models.FusionQuery(fusion=models.Fusion.DBSF)
+                    if fusion.method == "dbsf"
+                    else models.RrfQuery(rrf=models.Rrf(k=fusion.rrf_k, weights=fusion.weights()))
+                ),
             )
         else:
             response = self.client.query_points(
-                self.collection, query=list(map(float, vector)) if vector is not None else bm25,
-                using=DENSE if vector is not None else SPARSE, limit=k, query_filter=filt,
-                with_payload=True, score_threshold=min_score, search_params=params,
+                self.collection,
+                query=list(map(float, q.vector)) if q.vector is not None else bm25,
+                using=DENSE if q.vector is not None else SPARSE,
+                limit=q.k,
+                query_filter=filt,
+                with_payload=True,
+                score_threshold=q.min_score,
+                search_params=params,
             )
         return [Hit(str(p.id), float(p.score), p.payload or {}) for p in response.points]
 
-    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+    def search_many(self, queries: Sequence[StoreQuery]) -> list[list[Hit]]:
+        return [self.search(q) for q in queries]
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         offset = None
         while True:
             records, offset = self.client.scroll(
-                self.collection, scroll_filter=_source_filter([source] if source else None),
-                limit=SCROLL_PAGE, offset=offset, with_payload=fields if fields is not None else True,
+                self.collection,
+                scroll_filter=_source_filter([source] if source else None),
+                limit=SCROLL_PAGE,
+                offset=offset,
+                with_payload=fields if fields is not None else True,
                 with_vectors=False,
             )
             for record in records:
@@ -122,21 +153,22 @@ class ServerStore:
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = points[start:start + UPSERT_BATCH]
-            self.client.upsert(self.collection, wait=True, points=[
-                models.PointStruct(id=p.id, vector=_vectors(p), payload=p.payload) for p in batch
-            ])
+            batch = points[start : start + UPSERT_BATCH]
+            structs = [models.PointStruct(id=p.id, vector=_vectors(p), payload=p.payload) for p in batch]
+            self.client.upsert(self.collection, wait=True, points=structs)
 
-    def set_payload(self, point_id: str, payload: dict) -> None:
+    def set_payload(self, point_id: str, payload: dict[str, Any]) -> None:
         self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), UPSERT_BATCH):
-            self.client.delete(self.collection, points_selector=models.PointIdsList(points=ids[start:start + UPSERT_BATCH]), wait=True)
+            selector = models.PointIdsList(points=ids[start : start + UPSERT_BATCH])
+            self.client.delete(self.collection, points_selector=selector, wait=True)
 
     def delete_source(self, source: str) -> None:
-        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=_source_filter([source])), wait=True)
+        selector = models.FilterSelector(filter=_source_filter([source]))
+        self.client.delete(self.collection, points_selector=selector, wait=True)
 
     def flush(self) -> None:
         """The server persists on its own."""
@@ -146,23 +178,50 @@ class ServerStore:
         params = vectors.get(DENSE) if isinstance(vectors, dict) else vectors
         return int(params.size) if params is not None else None
 
+    def has_sparse(self) -> bool:
+        return SPARSE in (self.client.get_collection(self.collection).config.params.sparse_vectors or {})
+
+    def state(self) -> str:
+        """The server has no version to read: the points per source stand in for one."""
+        return json.dumps(self.sources(), sort_keys=True)
+
+    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
+        """Readers query the collection itself; it becomes the served one through the alias."""
+        return Snapshot({"url": self.url}, self.count(), activate=lambda: self.point_alias(SERVED_ALIAS))
+
     def point_alias(self, alias: str) -> None:
         """Make `alias` name this collection, in one step (Qdrant switches an existing alias
         atomically), so clients outside infra-assets can follow the served collection."""
-        self.client.update_collection_aliases(change_aliases_operations=[
-            models.CreateAliasOperation(create_alias=models.CreateAlias(
-                collection_name=self.collection, alias_name=alias)),
-        ])
-
-    def has_sparse(self) -> bool:
-        return SPARSE in (self.client.get_collection(self.collection).config.params.sparse_vectors or {})
+        create = models.CreateAlias(collection_name=self.collection, alias_name=alias)
+        self.client.update_collection_aliases(
+            change_aliases_operations=[models.CreateAliasOperation(create_alias=create)]
+        )
 
     def close(self) -> None:
         """Clients are shared per process; nothing to release per use."""
 
 
-def _vectors(point: ChunkPoint) -> dict:
-    vectors: dict = {DENSE: point.vector}
+def _vectors(point: ChunkPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {DENSE: point.vector}
     if point.sparse is not None:
         vectors[SPARSE] = models.SparseVector(indices=point.sparse[0], values=point.sparse[1])
     return vectors
+
+
+@dataclass(frozen=True)
+class ServerLocation:
+    """A Qdrant server or cluster; `collection_params` from the sources file's `store:` section."""
+
+    url: str
+    api_key: str | None = field(default=None, repr=False)
+    collection_params: dict[str, int] = field(default_factory=dict)
+    mode: str = "server"
+
+    def describe(self) -> str:
+        return f"qdrant server {self.url}"
+
+    @contextmanager
+    def writer(self, model: ModelInfo) -> Iterator[ServerStore]:
+        store = ServerStore(client_for(self.url, self.api_key), model.collection, self.url)
+        store.ensure(model.dim, **self.collection_params)
+        yield store

@@ -1,0 +1,76 @@
+"""The Dagster resources: thin handles over the core's clients, configured where they are bound.
+
+`WebSources` binds them from the sources file and the settings (`dg.EnvVar` for the secret), so
+the UI's resource page shows what runs really use: the store's URL or folder, the model, the
+User-Agent. Runs ask them for a client, a store writer or an embedder; the logic stays in the
+core (`fetch`, `store`, `index`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+from ..fetch.http import HttpClient
+from ..index.embedding import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Embedder, get_embedder
+from ..store import StoreLocation, VectorStore, location_for
+from ..store.space import ModelInfo
+
+
+class HttpResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """How the project identifies itself on the web and how patiently it retries."""
+
+    user_agent: str
+    retries: int = 3
+    backoff_s: float = 0.5
+    retry_after_max_s: int = 60
+
+    def client(self) -> HttpClient:
+        """A fresh client for one run or sensor tick (its robots.txt cache lives as long)."""
+        return HttpClient(
+            self.user_agent, retries=self.retries, backoff_s=self.backoff_s, retry_after_max_s=self.retry_after_max_s
+        )
+
+
+class StoreResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The vector store: embedded under `data_dir`, or the Qdrant server at `qdrant_url`."""
+
+    data_dir: str
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    # How a server or cluster creates the collection (the sources file's `store:` section).
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    write_consistency_factor: int | None = None
+    # The search pool of each embedded generation's readers, written when it is published.
+    search_threads: int = 1
+
+    def location(self) -> StoreLocation:
+        params = {
+            "shard_number": self.shard_number,
+            "replication_factor": self.replication_factor,
+            "write_consistency_factor": self.write_consistency_factor,
+        }
+        return location_for(
+            Path(self.data_dir), self.qdrant_url, self.qdrant_api_key, {k: v for k, v in params.items() if v}
+        )
+
+    @contextmanager
+    def writer(self, model: ModelInfo) -> Iterator[VectorStore]:
+        """The collection for `model`, opened for writing (one writer at a time when embedded)."""
+        with self.location().writer(model) as store:
+            yield store
+
+
+class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The embedding model used for passages; queries use the same one (see serving)."""
+
+    model: str = DEFAULT_MODEL
+    batch_size: int = DEFAULT_BATCH_SIZE
+    threads: int | None = None
+
+    def get(self) -> Embedder:
+        return get_embedder(self.model, self.batch_size, self.threads)

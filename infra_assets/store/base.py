@@ -1,0 +1,149 @@
+"""The store's contracts: what a search asks, what it answers, and what every backend does.
+
+Two backends implement them: the embedded engine (`embedded.py`, Qdrant's engine in-process) and
+a Qdrant server or cluster (`server.py`). Nothing outside `store/` asks which one it has:
+
+- `VectorReader`: searching and reading a collection (a published generation, a server
+  collection, or the shard process that serves a generation, `serve/shard_process.py`);
+- `VectorStore`: a reader that a run may also write (upsert, re-label, delete), and that can
+  be published (`state`, `snapshot`, `activate`), which `generations.publish` relies on;
+- `StoreLocation`: where the store lives, which opens the writer of a collection
+  (`EmbeddedLocation`, `ServerLocation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from .fusion import DEFAULT_FUSION, FusionParams
+from .payload import ChunkPoint, Hit, Sparse, StoredChunk
+from .space import ModelInfo
+
+SCROLL_PAGE = 2048
+UPSERT_BATCH = 256
+ScanPage = tuple[list[tuple[str, dict[str, Any]]], Any]  # points, and the next page's offset (None: last)
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    """One search, as the engine takes it (and as it crosses to a shard process).
+
+    Dense (`vector`), BM25 (`sparse`), or, given both, hybrid: two prefetches fused by the store
+    (`fusion`). `min_score` bounds the cosine of dense candidates, or the BM25 score when only
+    `sparse` is given; fused scores have no fixed scale, so under hybrid it filters the dense
+    prefetch only. `hnsw_ef`: the HNSW search breadth (None: the index's default)."""
+
+    vector: list[float] | None
+    k: int
+    sources: tuple[str, ...] | None = None
+    min_score: float | None = None
+    hnsw_ef: int | None = None
+    sparse: Sparse | None = None
+    fusion: FusionParams = DEFAULT_FUSION
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Crosses to a shard process with every search: as a plain tuple, the default fusion left out.
+        fusion = None if self.fusion == DEFAULT_FUSION else self.fusion
+        return _query, (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
+
+
+def _query(*args: Any) -> StoreQuery:
+    *rest, fusion = args
+    return StoreQuery(*rest, fusion=fusion or DEFAULT_FUSION)
+
+
+class VectorReader(Protocol):
+    """Search and read one collection."""
+
+    def count(self, source: str | None = None) -> int: ...
+
+    def sources(self) -> dict[str, int]:
+        """Points per source."""
+        ...
+
+    def has_sparse(self) -> bool:
+        """Whether the collection carries BM25 vectors (stores before schema 2 do not)."""
+        ...
+
+    def search(self, query: StoreQuery) -> list[Hit]: ...
+
+    def search_many(self, queries: Sequence[StoreQuery]) -> list[list[Hit]]:
+        """Several searches as one planned batch where the backend can."""
+        ...
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point of a source (or all), with the requested payload fields."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class VectorStore(VectorReader, Protocol):
+    """A collection a run writes, and publishes."""
+
+    def dim(self) -> int | None:
+        """The dense vectors' dimension as the collection was created."""
+        ...
+
+    def existing(self, source: str) -> dict[str, StoredChunk]:
+        """What the store holds for a source: enough to diff without re-embedding."""
+        ...
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None: ...
+
+    def set_payload(self, point_id: str, payload: dict[str, Any]) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def delete_source(self, source: str) -> None: ...
+
+    def state(self) -> str:
+        """A token that changes whenever the collection may have changed (publish compares it)."""
+        ...
+
+    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
+        """What a new generation serves from this store as it is now (see `Snapshot`)."""
+        ...
+
+
+@dataclass
+class Snapshot:
+    """A published generation's view of the store: where readers find it (`location`, the
+    manifest's backend fields) and how many points it holds. `hold` keeps a shard from cleanup
+    until the generation naming it is current; `activate` runs once it is (a server's alias)."""
+
+    location: dict[str, Any]
+    points: int
+    hold: IO[bytes] | None = None
+    activate: Callable[[], None] | None = None
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.close()
+            self.hold = None
+
+
+class StoreLocation(Protocol):
+    """Where the store lives: the embedded engine's folder, or a Qdrant server."""
+
+    mode: str  # written into each manifest: "embedded" | "server"
+
+    def describe(self) -> str:
+        """For logs and metadata: never includes a key."""
+        ...
+
+    def writer(self, model: ModelInfo) -> AbstractContextManager[VectorStore]:
+        """The collection of `model`, opened for writing (one writer at a time where embedded)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a generation serves of one source."""
+
+    documents: int = 0
+    chunks: int = 0

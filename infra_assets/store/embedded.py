@@ -1,0 +1,403 @@
+"""The embedded store: Qdrant's own engine in-process (qdrant-edge-py).
+
+Chosen by measurement over qdrant-client's local mode (BENCHMARKS.md, "Serving"). An edge shard
+may be open in one process at a time (its write-ahead log is locked), so:
+
+- Dagster runs open the *writer* shard one at a time behind a file lock (`fcntl.flock`: the
+  kernel releases it when a run dies, even by SIGKILL, unlike a Dagster pool slot);
+- `serving/index` copies the flushed writer into an immutable *generation* shard without a WAL
+  (`snapshot`), which any number of readers (the API's shard processes, `infra-assets search`,
+  notebooks) open at once (`EmbeddedReader`).
+
+The writer keeps a version token beside the collection (`<collection>.version`), bumped before
+the first write of each writing session, so a crash mid-write still forces a republish and a
+wiped data folder never reuses an old snapshot's name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import qdrant_edge as qe
+
+from .base import SCROLL_PAGE, UPSERT_BATCH, ScanPage, Snapshot, StoreQuery
+from .fusion import DEFAULT_FUSION
+from .payload import DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .space import ModelInfo
+
+WARM_QUERIES = 16
+READERS_LOCK = ".readers"
+
+
+def _source_filter(sources: Sequence[str] | None) -> qe.Filter | None:
+    if not sources:
+        return None
+    match = qe.MatchValue(sources[0]) if len(sources) == 1 else qe.MatchAny(list(sources))
+    return qe.Filter(must=[qe.FieldCondition(key="source", match=match)])
+
+
+class _EdgeShard:
+    """Reading an edge shard: what the writer and a generation's readers share."""
+
+    def __init__(self, shard: qe.EdgeShard, path: Path):
+        self._shard: qe.EdgeShard | None = shard
+        self.path = path
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise RuntimeError(f"{self.path.name}: the shard is closed")
+        return self._shard
+
+    def count(self, source: str | None = None) -> int:
+        request = qe.CountRequest(exact=True, filter=_source_filter([source] if source else None))
+        return int(self.shard.count(request))
+
+    def search(self, query: StoreQuery) -> list[Hit]:
+        return _hits(self.shard.query(_request(query)))
+
+    def search_many(self, queries: Sequence[StoreQuery]) -> list[list[Hit]]:
+        """One planned batch (`query_batch`): cheaper per search than one by one (BENCHMARKS.md)."""
+        batch = qe.QueryBatchRequest([_request(q) for q in queries])
+        return [_hits(points) for points in self.shard.query_batch(batch)]
+
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        return scan_pages(self.page, source, fields)
+
+    def page(self, source: str | None, fields: list[str] | None, offset: Any = None) -> ScanPage:
+        """One page of `scan`: the points and the offset of the next page (None: the last)."""
+        records, offset = self.shard.scroll(
+            qe.ScrollRequest(
+                offset=offset,
+                limit=SCROLL_PAGE,
+                filter=_source_filter([source] if source else None),
+                with_payload=fields if fields is not None else True,
+                with_vector=False,
+            )
+        )
+        return [(str(record.id), record.payload or {}) for record in records], offset
+
+    def sources(self) -> dict[str, int]:
+        """Points per source, from the payload index (no scan)."""
+        response = self.shard.facet(qe.FacetRequest(key="source", limit=100_000, exact=True))
+        return {str(hit.value): int(hit.count) for hit in response.hits if hit.count}
+
+    def has_sparse(self) -> bool:
+        return SPARSE in (self._config().get("sparse_vectors") or {})
+
+    def dim(self) -> int | None:
+        return int(self._config()["vectors"][DENSE]["size"])
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads((self.path / "edge_config.json").read_text())
+        return config
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+
+
+class EmbeddedStore(_EdgeShard):
+    """The writer shard of one collection. Open it with `EmbeddedStore.open_writer`."""
+
+    def __init__(self, shard: qe.EdgeShard, path: Path):
+        super().__init__(shard, path)
+        self._version_path = path.with_name(path.name + ".version")
+        self._wrote = False
+
+    @classmethod
+    @contextmanager
+    def open_writer(cls, path: Path, dim: int, lock_timeout_s: float = 3600) -> Iterator[EmbeddedStore]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path.with_name(path.name + ".lock"), lock_timeout_s):
+            if (path / "edge_config.json").exists():
+                shard = qe.EdgeShard.load(str(path))
+            else:
+                shard = qe.EdgeShard.create(str(path), _config(dim))
+                for name in INDEXED_KEYWORDS:
+                    shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+            store = cls(shard, path)
+            try:
+                yield store
+                store.shard.flush()
+            finally:
+                store.close()
+
+    # -- writes: each session bumps the version token before its first write -------------------
+
+    def _writing(self) -> None:
+        if not self._wrote:
+            bump_version(self._version_path)
+            self._wrote = True
+
+    def existing(self, source: str) -> dict[str, StoredChunk]:
+        return {pid: stored_chunk(pid, payload) for pid, payload in self.scan(source, STATE_FIELDS)}
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        self._writing()
+        for start in range(0, len(points), UPSERT_BATCH):
+            batch = points[start : start + UPSERT_BATCH]
+            self.shard.update(qe.UpdateOperation.upsert_points([qe.Point(p.id, _vectors(p), p.payload) for p in batch]))
+
+    def set_payload(self, point_id: str, payload: dict[str, Any]) -> None:
+        self._writing()
+        self.shard.update(qe.UpdateOperation.set_payload([point_id], payload))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        self._writing()
+        ids = list(ids)
+        for start in range(0, len(ids), UPSERT_BATCH):
+            self.shard.update(qe.UpdateOperation.delete_points(ids[start : start + UPSERT_BATCH]))
+
+    def delete_source(self, source: str) -> None:
+        self._writing()
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_source_filter([source])))
+
+    def flush(self) -> None:
+        self.shard.flush()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def state(self) -> str:
+        return read_version(self._version_path)
+
+    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
+        """The shard copied for readers at this version, once (an unchanged store is shared by
+        every generation published meanwhile); held until its generation is current."""
+        name = f"{self.path.name}-{self.state()}"
+        dest = shards_dir / name
+        copied = not (dest / "edge_config.json").exists()
+        points = self.copy_to(dest, search_threads) if copied else self.count()
+        return Snapshot({"shard": name, "copied": copied}, points, hold=hold_shard(dest))
+
+    def copy_to(self, dest: Path, search_threads: int) -> int:
+        """Copy the flushed shard into `dest` as a read-only generation; returns its point count.
+        `search_threads`: its readers' search pool (edge's `max_search_threads`)."""
+        self.shard.optimize()  # build HNSW / merge small segments before readers see them
+        self.shard.flush()
+        points = self.count()
+        tmp = dest.with_name(dest.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        shutil.copytree(self.path / "segments", tmp / "segments")
+        config = self._config()
+        # Generations never change after publishing, so they need no write-ahead log; without
+        # one, edge lets several processes open the same shard.
+        config["wal_enabled"] = False
+        # Edge's default pool is a spinning thread per CPU (at least 8); the API already runs
+        # searches side by side, so one thread is the default (BENCHMARKS.md, "search pool").
+        config["max_search_threads"] = search_threads
+        (tmp / "edge_config.json").write_text(json.dumps(config))
+        os.replace(tmp, dest)
+        return points
+
+
+class EmbeddedReader(_EdgeShard):
+    """A published generation's shard opened read-only (shared by any number of processes)."""
+
+    @classmethod
+    def open(cls, path: Path) -> EmbeddedReader:
+        return cls(qe.EdgeShard.load(str(path)), path)
+
+    def warm(self, queries: int = WARM_QUERIES, hnsw_ef: int | None = None) -> int:
+        """Run a few queries made of stored points' own vectors (dense, BM25 and hybrid, with and
+        without the source filter), so the first real queries after opening are not the ones that
+        pay for first touches of the index. Returns how many were run."""
+        records, _ = self.shard.scroll(qe.ScrollRequest(limit=queries, with_payload=["source"], with_vector=True))
+        ran = 0
+        for i, record in enumerate(records):
+            vectors = record.vector or {}
+            dense, bm25 = vectors.get(DENSE), vectors.get(SPARSE)
+            sparse = (list(bm25.indices), list(bm25.values)) if bm25 is not None else None
+            source = (record.payload or {}).get("source")
+            sources = (source,) if i % 2 and source else None
+            for vector, terms in ((dense, None), (None, sparse), (dense, sparse)):
+                if vector is not None or terms is not None:
+                    self.search(StoreQuery(vector, 10, sources, hnsw_ef=hnsw_ef, sparse=terms))
+                    ran += 1
+        return ran
+
+
+@dataclass(frozen=True)
+class EmbeddedLocation:
+    """The embedded store under the data folder: one writer shard per collection."""
+
+    qdrant_dir: Path
+    mode: str = "embedded"
+
+    def describe(self) -> str:
+        return f"embedded {self.qdrant_dir}"
+
+    @contextmanager
+    def writer(self, model: ModelInfo) -> Iterator[EmbeddedStore]:
+        collection = model.collection
+        with EmbeddedStore.open_writer(self.qdrant_dir / collection, model.dim) as store:
+            drop_superseded(self.qdrant_dir, collection)
+            yield store
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _request(q: StoreQuery) -> qe.QueryRequest:
+    fusion = q.fusion or DEFAULT_FUSION
+    filt = _source_filter(q.sources)
+    params = qe.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
+    dense = qe.Query.Nearest(q.vector, using=DENSE) if q.vector is not None else None
+    bm25 = qe.Query.Nearest(qe.SparseVector(*q.sparse), using=SPARSE) if q.sparse is not None else None
+    if dense is not None and bm25 is not None:
+        depth = fusion.prefetch_limit(q.k)
+        return qe.QueryRequest(
+            limit=q.k,
+            filter=filt,
+            with_payload=True,
+            prefetches=[
+                qe.Prefetch(depth, dense, params=params, filter=filt, score_threshold=q.min_score),
+                qe.Prefetch(depth, bm25, filter=filt),
+            ],
+            query=(
+                qe.Fusion.Dbsf() if fusion.method == "dbsf" else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())
+            ),
+        )
+    return qe.QueryRequest(
+        limit=q.k, query=dense or bm25, filter=filt, with_payload=True, score_threshold=q.min_score, params=params
+    )
+
+
+def _hits(points: Any) -> list[Hit]:
+    return [Hit(str(p.id), float(p.score), p.payload or {}) for p in points]
+
+
+def scan_pages(
+    page: Callable[[str | None, list[str] | None, Any], ScanPage], source: str | None, fields: list[str] | None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`scan` over any `page(source, fields, offset)`: in this process or in a shard process."""
+    offset = None
+    while True:
+        points, offset = page(source, fields, offset)
+        yield from points
+        if offset is None:
+            return
+
+
+def _config(dim: int) -> qe.EdgeConfig:
+    # IDF is the store's: it stays right as points come and go, with no corpus statistics to keep.
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def _vectors(point: ChunkPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {DENSE: point.vector}
+    if point.sparse is not None:
+        vectors[SPARSE] = qe.SparseVector(*point.sparse)
+    return vectors
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    """An exclusive lock between processes; waits (politely) for the current holder."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: another run has held the store for {timeout_s:.0f}s") from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _read_version(path: Path) -> tuple[str, int]:
+    try:
+        data = json.loads(path.read_text())
+        return str(data["epoch"]), int(data["version"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return "", 0
+
+
+def read_version(path: Path) -> str:
+    """The store's version token: the epoch is new whenever the version file is (a wiped data
+    folder never reuses an old snapshot's name); the counter goes up before every writing session."""
+    epoch, version = _read_version(path)
+    return f"{epoch or 'new'}-v{version}"
+
+
+def bump_version(path: Path) -> str:
+    """Mark the store as changed *before* writing, so a crash mid-write still forces a republish."""
+    epoch, version = _read_version(path)
+    epoch = epoch or uuid.uuid4().hex[:8]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"epoch": epoch, "version": version + 1}))
+    os.replace(tmp, path)
+    return f"{epoch}-v{version + 1}"
+
+
+def drop_superseded(qdrant_dir: Path, collection: str) -> list[str]:
+    """Delete embedded collections of the same model under an older schema.
+
+    A schema change builds a new collection from scratch (never a mix of old and new points);
+    the old one is then dead weight. Published generations are copies, so the API keeps
+    serving the last old-schema generation until the new one is published.
+    """
+    match = re.fullmatch(r"chunks_v(\d+)_(.+)", collection)
+    if not match:
+        return []
+    dropped = []
+    for old in qdrant_dir.glob(f"chunks_v*_{match[2]}"):
+        version = re.fullmatch(rf"chunks_v(\d+)_{re.escape(match[2])}", old.name)
+        if old.is_dir() and version and int(version[1]) < int(match[1]):
+            shutil.rmtree(old, ignore_errors=True)
+            for suffix in (".version", ".lock"):
+                old.with_name(old.name + suffix).unlink(missing_ok=True)
+            dropped.append(old.name)
+    return dropped
+
+
+def hold_shard(shard_dir: Path) -> IO[bytes] | None:
+    """A shared lock on a shard for as long as the returned file stays open: cleanup never
+    deletes a shard someone holds. None where the folder is read-only (then only the
+    retention of generations protects the reader)."""
+    try:
+        fd = os.open(shard_dir / READERS_LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    hold = os.fdopen(fd, "rb")
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return hold
+
+
+def is_held(shard_dir: Path) -> bool:
+    try:
+        fd = os.open(shard_dir / READERS_LOCK, os.O_RDONLY)
+    except OSError:  # never opened by a reader that could lock it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)

@@ -1,0 +1,149 @@
+"""Both stores behind one interface: the embedded engine (qdrant-edge) and a Qdrant server
+(exercised through qdrant-client's in-process mode, since no server can run here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+
+from infra_assets.settings import Settings, SettingsError
+from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery
+from infra_assets.store.embedded import _file_lock
+from infra_assets.store.server import ServerStore, client_for
+
+DIM = 16
+
+
+def points(source: str, n: int, seed: int = 0) -> list[ChunkPoint]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        v = rng.standard_normal(DIM).astype(np.float32)
+        v /= np.linalg.norm(v)
+        out.append(
+            ChunkPoint(
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}/{seed}/{i}")),
+                v.tolist(),
+                {
+                    "source": source,
+                    "url": f"https://{source}.test/{i // 2}",
+                    "doc_hash": f"h{i // 2}",
+                    "chunk": i % 2,
+                    "text": f"chunk {i}",
+                },
+            )
+        )
+    return out
+
+
+@contextmanager
+def open_store(kind, tmp_path):
+    if kind == "embedded":
+        with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+            yield store
+    else:
+        store = ServerStore(client_for(":memory:"), f"test_{uuid.uuid4().hex[:8]}")
+        store.ensure(DIM)
+        yield store
+
+
+@pytest.mark.parametrize("kind", ["embedded", "server"])
+def test_store_roundtrip(kind, tmp_path):
+    with open_store(kind, tmp_path) as store:
+        a, b = points("a", 20), points("b", 10, seed=1)
+        store.upsert(a + b)
+        store.upsert(a[:5])  # idempotent
+        assert store.count() == 30 and store.count("a") == 20 and store.count("b") == 10
+        existing = store.existing("a")
+        assert set(existing) == {p.id for p in a}
+        assert existing[a[3].id].url == "https://a.test/1" and existing[a[3].id].position == 1
+        hits = store.search(StoreQuery(a[7].vector, 3))
+        assert hits[0].id == a[7].id and hits[0].score == pytest.approx(1.0, abs=1e-3)
+        hits = store.search(StoreQuery(a[7].vector, 5, sources=("b",)))
+        assert hits and all(h.payload["source"] == "b" for h in hits)
+        assert all(h.score >= 0.5 for h in store.search(StoreQuery(a[7].vector, 10, min_score=0.5)))
+        store.set_payload(a[0].id, {"chunk": 9})
+        assert store.existing("a")[a[0].id].position == 9
+        store.delete([p.id for p in a[:4]])
+        assert store.count("a") == 16
+        store.delete_source("b")
+        assert store.count("b") == 0 and store.count() == 16
+        assert store.sources() == {"a": 16}
+
+
+def test_a_batch_of_searches_answers_as_each_search_alone(tmp_path):
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        a, b = points("a", 40), points("b", 20, seed=1)
+        store.upsert(a + b)
+        searches = [
+            StoreQuery(a[i].vector, 1 + i % 7, ("b",) if i % 3 == 0 else None, 0.1 if i % 4 == 0 else None, 32)
+            for i in range(12)
+        ]
+        assert store.search_many(searches) == [store.search(s) for s in searches]
+        assert store.search_many([]) == []
+
+
+def test_embedded_generation_is_readable_by_several_processes(tmp_path):
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 50))
+        assert store.copy_to(tmp_path / "gen", Settings.from_env().search_threads) == 50
+    # The writer is closed; two readers at once (this process and another) must both work.
+    reader = EmbeddedReader.open(tmp_path / "gen")
+    code = (
+        "from infra_assets.store import EmbeddedReader; import sys;"
+        f"r = EmbeddedReader.open(__import__('pathlib').Path(r'{tmp_path / 'gen'}')); print(r.count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "50" and reader.count() == 50
+    reader.close()
+
+
+@pytest.mark.parametrize("setting, threads", [(None, 1), ("2", 2)])
+def test_a_published_generation_searches_on_its_own_small_pool(tmp_path, monkeypatch, setting, threads):
+    """Edge's default pool is several spinning threads per shard; a generation carries ours
+    (`Settings.search_threads`, from INFRA_ASSETS_SEARCH_THREADS, as publishing reads it)."""
+    if setting is None:
+        monkeypatch.delenv("INFRA_ASSETS_SEARCH_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("INFRA_ASSETS_SEARCH_THREADS", setting)
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 50))
+        store.copy_to(tmp_path / "gen", Settings.from_env().search_threads)
+    code = (  # in a process of its own, so no other test's shard adds threads
+        "import pathlib; from infra_assets.store import EmbeddedReader;"
+        f"r = EmbeddedReader.open(pathlib.Path(r'{tmp_path / 'gen'}')); r.warm();"
+        "names = [p.read_text().strip() for p in pathlib.Path('/proc/self/task').glob('*/comm')];"
+        "print(sum(n.startswith('edge-search') for n in names))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip()) == threads
+
+
+@pytest.mark.parametrize("setting", ["0", "two", "-1", "1.5"])
+def test_a_bad_search_pool_setting_is_refused_by_name(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv("INFRA_ASSETS_SEARCH_THREADS", setting)
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 5))
+        with pytest.raises(SettingsError, match="INFRA_ASSETS_SEARCH_THREADS"):
+            store.copy_to(tmp_path / "gen", Settings.from_env().search_threads)
+    assert not (tmp_path / "gen").exists()
+
+
+def test_the_writer_lock_serialises_processes(tmp_path):
+    lock = tmp_path / "x.lock"
+    with _file_lock(lock, 5):
+        code = (
+            "from infra_assets.store.embedded import _file_lock; from pathlib import Path;"
+            f"\ntry:\n  with _file_lock(Path(r'{lock}'), 0.5): print('got it')\nexcept TimeoutError: print('waited')"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+        assert out.stdout.strip() == "waited", out.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert out.stdout.strip() == "got it", out.stderr
