@@ -68,10 +68,10 @@ class Client:
         """`GET /healthz`: `{"status": "ok", "index_version": ...}`; ApiError(503) before an index exists."""
         return self._call("GET", "/healthz")
 
-    def _call(self, method: str, path: str, **kwargs) -> dict[str, Any]:
+    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
         url = self.base_url + path
         try:
-            r = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            r = self.session.request(method, url, timeout=self.timeout, json=json)
         except requests.RequestException as exc:
             raise ApiError(None, f"cannot reach {url}: {exc}") from exc
         try:
@@ -91,5 +91,5 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

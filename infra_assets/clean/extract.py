@@ -93,9 +93,9 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode an HTML body: BOM, then header charset, then <meta>, then detection; never raises."""
     if not body:
         return ""
-    for bom, codec in _BOMS:
+    for bom, bom_codec in _BOMS:
         if body.startswith(bom):
-            return body[len(bom) :].decode(codec, "replace")
+            return body[len(bom) :].decode(bom_codec, "replace")
     header = _HEADER_CHARSET.search(content_type or "")
     meta = _META_CHARSET.search(body[:_PRESCAN_BYTES])
     for label in (header and header.group(1), meta and meta.group(1)):
@@ -139,7 +139,7 @@ def _looks_binary(text: str) -> bool:
     return bool(sample) and bad > 0.05 * len(sample)
 
 
-def _parse(text: str):
+def _parse(text: str) -> lxml_html.HtmlElement | None:
     """Parse a document with trafilatura's loader; wrap bare fragments it rejects."""
     tree = trafilatura.load_html(text)
     if tree is None and _TAG.search(text):
@@ -147,7 +147,7 @@ def _parse(text: str):
     return tree
 
 
-def _meta(tree, name: str) -> str:
+def _meta(tree: lxml_html.HtmlElement, name: str) -> str:
     """Content of <meta property=name> or <meta name=name>, whitespace collapsed."""
     values = tree.xpath("//meta[@property=$n or @name=$n]/@content", n=name)
     return _collapse(values[0]) if values else ""
@@ -166,7 +166,7 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"\W+", " ", text).split()).casefold()
 
 
-def _site_names(tree, url: str | None) -> set[str]:
+def _site_names(tree: lxml_html.HtmlElement, url: str | None) -> set[str]:
     """Squashed names the site goes by: og:site_name, application-name, host labels."""
     names = {_squash(_meta(tree, "og:site_name")), _squash(_meta(tree, "application-name"))}
     canonical = tree.xpath("//link[@rel='canonical']/@href")
@@ -210,7 +210,7 @@ def _clean_title(raw: str, headings: list[str], sites: set[str]) -> str:
     return "".join(pieces).strip()
 
 
-def _title(tree, url: str | None) -> tuple[str | None, set[str]]:
+def _title(tree: lxml_html.HtmlElement, url: str | None) -> tuple[str | None, set[str]]:
     """Return the cleaned title and the normalised title variants seen on the page."""
     headings = [h for h in (_collapse(e.text_content()) for e in tree.xpath("//h1")[:5]) if h]
     raw_titles = [
@@ -225,7 +225,7 @@ def _title(tree, url: str | None) -> tuple[str | None, set[str]]:
     return (title or None), variants
 
 
-def _language(tree) -> str | None:
+def _language(tree: lxml_html.HtmlElement) -> str | None:
     """Return the page's declared primary language subtag (e.g. "en"), if any."""
     root = tree.getroottree().getroot()
     candidates = [
@@ -245,7 +245,7 @@ def _language(tree) -> str | None:
 # --- main text ----------------------------------------------------------------------------------
 
 
-def _run(tree, options: Extractor, url: str | None) -> str:
+def _run(tree: lxml_html.HtmlElement, options: Extractor, url: str | None) -> str:
     try:
         return trafilatura.extract(tree, url=url, options=options) or ""
     except Exception:  # one odd page must not fail a whole batch of assets
@@ -253,7 +253,7 @@ def _run(tree, options: Extractor, url: str | None) -> str:
         return ""
 
 
-def _main_text(tree, url: str | None) -> str:
+def _main_text(tree: lxml_html.HtmlElement, url: str | None) -> str:
     """Precision-mode text, or balanced-mode text when precision kept almost nothing."""
     text = _run(tree, _PRECISE, url)
     if len(text) < _RETRY_BELOW_CHARS:

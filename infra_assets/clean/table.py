@@ -13,13 +13,15 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ..fetch.blobs import BlobStore
 from .extract import extract_html, html_fragment_to_text
 
-CLEAN_SCHEMA = {
+CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
     "title": pl.String,
     "text": pl.String,
@@ -38,6 +40,9 @@ MIN_TEXT_CHARS = 20  # below this a "document" is an empty shell (a redirect pag
 # for starting the worker processes (~1 s): measured 8.1 s → see BENCHMARKS.md for 300 pages.
 PARALLEL_FROM = 64
 
+Row = dict[str, Any]  # one table row, as polars' iter_rows(named=True) gives it and DataFrame(rows) takes it
+Job = tuple[bytes, str, str, str | None]  # (body, body kind, URL, Content-Type) of one document to extract
+
 
 @dataclass
 class Cleaned:
@@ -53,7 +58,7 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
 
 
-def _extract_one(job: tuple[bytes, str, str, str | None]) -> tuple[str | None, str]:
+def _extract_one(job: Job) -> tuple[str | None, str]:
     body, kind, url, content_type = job
     if kind == "fragment":
         return None, html_fragment_to_text(body.decode("utf-8", errors="replace"))
@@ -64,7 +69,7 @@ def _extract_one(job: tuple[bytes, str, str, str | None]) -> tuple[str | None, s
     return extracted.title, extracted.text
 
 
-def _safe_extract(job: tuple[bytes, str, str, str | None]) -> tuple[str | None, str, str | None]:
+def _safe_extract(job: Job) -> tuple[str | None, str, str | None]:
     try:
         title, text = _extract_one(job)
         return title, text, None
@@ -72,7 +77,7 @@ def _safe_extract(job: tuple[bytes, str, str, str | None]) -> tuple[str | None, 
         return None, "", f"extraction failed: {type(exc).__name__}: {exc}"
 
 
-def extract_many(jobs: list[tuple[bytes, str, str, str | None]]) -> list[tuple[str | None, str, str | None]]:
+def extract_many(jobs: list[Job]) -> list[tuple[str | None, str, str | None]]:
     """(title, text, error) per job, on every core when there are enough pages to pay for it."""
     workers = min(os.cpu_count() or 1, 4)
     if len(jobs) < PARALLEL_FROM or workers < 2:
@@ -88,8 +93,8 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
     out = Cleaned(table=pl.DataFrame(schema=CLEAN_SCHEMA))
     now = datetime.now(timezone.utc)
     # Pass 1: decide per document; rows stay in raw order (None marks "extract this one").
-    plan: list[tuple[dict, dict | None, dict | None]] = []  # (raw row, old clean row, ready row)
-    jobs = []
+    plan: list[tuple[Row, Row | None, Row | None]] = []  # (raw row, old clean row, ready row)
+    jobs: list[Job] = []
     for row in raw.filter(pl.col("role") == "document").iter_rows(named=True):
         url = row["url"]
         old = prev.get(url)
@@ -107,6 +112,7 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
                 out.kept += 1
             continue
         if reusable:
+            assert old is not None  # only a previous row can be reused
             # Same bytes as last time: no need to extract again.
             reused = dict(old)
             reused["fetched_at"] = row["verified_at"] or old["fetched_at"]
@@ -115,11 +121,12 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
             out.reused += 1
             continue
         plan.append((row, old, None))
+        assert body is not None  # a document neither reused nor short of its body (both handled above)
         jobs.append((body, row["body_kind"], row["final_url"] or url, row["content_type"]))
 
     # Pass 2: extract what is new, on every core when it is worth it.
     extracted = iter(extract_many(jobs))
-    rows: list[dict] = []
+    rows: list[Row] = []
     for row, old, ready in plan:
         if ready is not None:
             rows.append(ready)
@@ -138,7 +145,7 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
             continue
         title = " ".join((row["title_hint"] or title or "").split()) or url
         digest = content_hash(title, text)
-        changed = old is None or old["content_hash"] != digest
+        changed_at = now if old is None or old["content_hash"] != digest else old["changed_at"]
         rows.append(
             {
                 "url": url,
@@ -146,7 +153,7 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
                 "text": text,
                 "content_hash": digest,
                 "fetched_at": row["verified_at"] or now,
-                "changed_at": now if changed else old["changed_at"],
+                "changed_at": changed_at,
                 "source": source,
                 "status": "kept" if failed else "ok",
                 "error": reason,
@@ -160,7 +167,7 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
     return out
 
 
-def _kept(old: dict, reason: str) -> dict:
+def _kept(old: Row, reason: str) -> Row:
     kept = dict(old)
     kept["status"], kept["error"] = "kept", reason
     return kept

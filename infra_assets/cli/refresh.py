@@ -51,8 +51,9 @@ def _failure_text(event: Any) -> str:
         return str(event.message or "")
 
 
-@dg.logger(description="Compact progress lines for `infra-assets refresh`.")
-def _cli_console(_init_context) -> logging.Logger:
+# config_schema=None is the default; Dagster's overloads just do not say so.
+@dg.logger(config_schema=None, description="Compact progress lines for `infra-assets refresh`.")
+def _cli_console(_init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.getLogger("infra_assets.refresh")
     logger.setLevel(logging.INFO)
     logger.propagate = False

@@ -113,7 +113,7 @@ def run_up(env: Settings, host: str, ui_port: int, api_port: int, demo: bool) ->
     return code
 
 
-def _stop_group(proc: subprocess.Popen, timeout_s: float = 30) -> None:
+def _stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
     """Stop `dagster dev` and everything it started.
 
     First SIGINT to `dagster dev` alone, which shuts its webserver, daemon and code servers

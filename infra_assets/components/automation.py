@@ -51,7 +51,7 @@ def source_tag(name: str) -> str:
     return f"infra_assets/source.{name}"
 
 
-def follow_upstream() -> dg.AutomationCondition:
+def follow_upstream() -> dg.AutomationCondition[dg.AssetKey | dg.AssetCheckKey]:
     """Run when an upstream asset's data version changed (not merely re-materialized), once, and
     not while anything involved is missing or running: no floods after a pause or restart."""
     AC = dg.AutomationCondition
@@ -59,7 +59,9 @@ def follow_upstream() -> dg.AutomationCondition:
         (AC.data_version_changed() & ~AC.executed_with_root_target()) | AC.will_be_requested()
     ).with_label("an upstream data version changed")
     return (
-        (upstream_changed | AC.code_version_changed()).since_last_handled()
+        # Dagster types since_last_handled's self as AutomationCondition[AssetKey | AssetCheckKey],
+        # an invariant parameter, so an asset condition (its documented use) does not match it.
+        (upstream_changed | AC.code_version_changed()).since_last_handled()  # type: ignore[misc]
         & ~AC.any_deps_missing()
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()

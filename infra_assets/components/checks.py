@@ -84,11 +84,18 @@ def raw_results(listed: int, failed: int) -> list[dg.AssetCheckResult]:
     ]
 
 
+def _number(value: object) -> float:
+    """An aggregate of a numeric column (polars types aggregates as any Python value)."""
+    if isinstance(value, (int, float)):
+        return value
+    raise TypeError(f"expected a number, got {value!r}")
+
+
 def clean_results(table: pl.DataFrame, raw: pl.DataFrame) -> list[dg.AssetCheckResult]:
     dupes = table.height - table["url"].n_unique() if table.height else 0
     listed = raw.filter((pl.col("role") == "document") & (pl.col("outcome") != "gone")).height
-    median = int(table["n_chars"].median()) if table.height else 0
-    longest = int(table["n_chars"].max()) if table.height else 0
+    median = int(_number(table["n_chars"].median())) if table.height else 0
+    longest = int(_number(table["n_chars"].max())) if table.height else 0
     return [
         dg.AssetCheckResult(check_name="no_duplicate_urls", passed=dupes == 0, metadata={"duplicates": dupes}),
         dg.AssetCheckResult(

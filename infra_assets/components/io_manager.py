@@ -14,7 +14,7 @@ import polars as pl
 from ..tables import read_table, table_path, write_table
 
 
-class PolarsParquetIOManager(dg.ConfigurableIOManager):  # type: ignore[misc]
+class PolarsParquetIOManager(dg.ConfigurableIOManager):
     """Stores polars DataFrames as Parquet under `base_dir` (`<data>/tables/`)."""
 
     base_dir: str

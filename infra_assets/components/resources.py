@@ -20,7 +20,9 @@ from ..store import StoreLocation, VectorStore, location_for
 from ..store.space import ModelInfo
 
 
-class HttpResource(dg.ConfigurableResource):  # type: ignore[misc]
+# ConfigurableResource's type parameter is the resource's value; Dagster's resources are subclassed
+# bare, since subscripting the pydantic generic at runtime would make a new class in between.
+class HttpResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """How the project identifies itself on the web and how patiently it retries."""
 
     user_agent: str
@@ -35,7 +37,7 @@ class HttpResource(dg.ConfigurableResource):  # type: ignore[misc]
         )
 
 
-class StoreResource(dg.ConfigurableResource):  # type: ignore[misc]
+class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripted: a new class (above)
     """The vector store: embedded under `data_dir`, or the Qdrant server at `qdrant_url`."""
 
     data_dir: str
@@ -65,7 +67,7 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[misc]
             yield store
 
 
-class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
+class EmbedderResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripted: a new class (above)
     """The embedding model used for passages; queries use the same one (see serving)."""
 
     model: str = DEFAULT_MODEL

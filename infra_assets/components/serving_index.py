@@ -5,6 +5,7 @@
 
 import hashlib
 import time
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -31,7 +32,7 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         # version, and automation republishes (a removed source's documents leave the index).
         code_version=hashlib.sha256("\n".join([*sorted(names), model.resolved]).encode()).hexdigest()[:12],
     )
-    def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult:
+    def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult[Any]:
         started = time.monotonic()
         frames = []
         for name in names:

@@ -40,6 +40,14 @@ warnings.filterwarnings("ignore", message=".*data_version.*", category=dg.BetaWa
 MIN_WINDOW = timedelta(minutes=1)  # Dagster's smallest freshness window
 
 
+def _latest(column: pl.Series) -> datetime:
+    """The latest time in a Datetime column (polars types aggregates as any Python value)."""
+    value = column.max()
+    if not isinstance(value, datetime):
+        raise TypeError(f"{column.name}: expected a time, got {value!r}")
+    return value
+
+
 @cache
 def freshness_policy(budget: FreshnessBudget) -> dg.FreshnessPolicy:
     """The budget as Dagster's policy: fail past it, warn past its warn window (within the
@@ -213,7 +221,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
             points = writer.count(name)
             store_dim = writer.dim()
         now = datetime.now(timezone.utc)
-        lag = (now - clean_df["fetched_at"].max()).total_seconds() if clean_df.height else 0.0
+        lag = (now - _latest(clean_df["fetched_at"])).total_seconds() if clean_df.height else 0.0
         metadata: dict[str, Any] = {
             "documents": result.documents,
             "documents_changed": result.documents_changed,

@@ -39,7 +39,7 @@ from .serving_index import serving_index_asset
 from .source_defs import source_definitions
 
 
-class WebSources(dg.Component, dg.Model, dg.Resolvable):  # type: ignore[misc]
+class WebSources(dg.Component, dg.Model, dg.Resolvable):
     """Web sources kept fresh as Dagster assets: raw fetch → clean polars table → embeddings in
     Qdrant, each source with its change sensor, backstop schedule, checks and freshness policy,
     and `serving/index` publishing them to the search API."""

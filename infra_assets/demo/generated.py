@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from typing import TypedDict
 
 
 def _words(text: str) -> list[str]:
@@ -228,7 +229,17 @@ def _person(rng: random.Random) -> str:
     return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
 
 
-def _place_facts(place: str) -> dict:
+class Composed(TypedDict):
+    """One generated topic written out (`compose`)."""
+
+    title: str
+    query: str
+    paragraphs: list[str]
+    published: datetime
+    author: str
+
+
+def _place_facts(place: str) -> dict[str, str | int]:
     rng = random.Random(f"place:{place}")
     return {
         "place": place,
@@ -260,7 +271,7 @@ def generated_topics(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
     return out
 
 
-def compose(subject: str, place: str, angle: str, seed: int, version: int = 0) -> dict:
+def compose(subject: str, place: str, angle: str, seed: int, version: int = 0) -> Composed:
     """Title, query, paragraphs and dates for one generated topic (deterministic)."""
     rng = random.Random(f"{seed}:{subject}:{place}:{angle}")
     title_t, query_t, paragraph_ts = ANGLES[angle]
@@ -305,7 +316,7 @@ def compose(subject: str, place: str, angle: str, seed: int, version: int = 0) -
     published = datetime(2023, 1, 1, 8, tzinfo=timezone.utc) + timedelta(
         days=rng.randint(0, 700), minutes=rng.randint(0, 600)
     )
-    result = {
+    result: Composed = {
         "title": title_t.format(**slots),
         "query": query_t.format(**slots),
         "paragraphs": paragraphs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -62,7 +63,11 @@ def etag_for(body: bytes) -> str:
 class _QuietServer(ThreadingHTTPServer):
     """Clients that hang up early (a fetch deadline, a closed pool) are normal here, not errors."""
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: tuple[str, int] | tuple[str, int, int, int],
+    ) -> None:
         import sys
 
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -118,7 +123,7 @@ class SiteServer:
     def __enter__(self) -> SiteServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property

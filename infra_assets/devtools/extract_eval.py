@@ -53,7 +53,7 @@ def tokenize(text: str | None, tokens: Tokens = "word") -> list[str]:
     return _WORD.findall(text) if tokens == "word" else text.split()
 
 
-def shingles(text: str | None, n: int = SHINGLE_SIZE, tokens: Tokens = "word") -> Counter:
+def shingles(text: str | None, n: int = SHINGLE_SIZE, tokens: Tokens = "word") -> Counter[tuple[str, ...]]:
     """Return the multiset of n-token shingles of a text (one short shingle if under n tokens)."""
     toks = tokenize(text, tokens)
     if len(toks) < n:

@@ -31,7 +31,7 @@ import ipaddress
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -41,8 +41,11 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import _set_socket_options, allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-# socket.getaddrinfo's signature: (host, port, family, type) → [(family, type, proto, name, addr)]
-Resolver = Callable[..., list]
+# One answer of socket.getaddrinfo: (family, type, proto, canonname, sockaddr); sockaddr is
+# (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6.
+AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]]
+# socket.getaddrinfo's signature as used here: (host, port, family, type) → answers
+Resolver = Callable[[str, int, int, int], Sequence[AddrInfo]]
 DEFAULT_PORTS = (80, 443)
 
 _policy = threading.local()
@@ -105,7 +108,7 @@ def permit(hosts: Iterable[str]) -> Iterator[None]:
         _policy.private = previous
 
 
-def _refusal(host: str, port: int, answers: list) -> BlockedAddress | None:
+def _refusal(host: str, port: int, answers: Sequence[AddrInfo]) -> BlockedAddress | None:
     permitted = getattr(_policy, "private", None) or frozenset()
     for *_, sockaddr in answers:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -133,14 +136,17 @@ def check_name(url: str, resolver: Resolver | None = None) -> None:
         raise refusal
 
 
-class _Guarded:
-    """`_new_conn` that resolves once, checks every address, and connects to a checked one."""
+class _Guarded(HTTPConnection):
+    """`_new_conn` that resolves once, checks every address, and connects to a checked one.
+
+    Mixed in before HTTPConnection or HTTPSConnection (both MROs put it right before the
+    urllib3 class, so `super()._new_conn()` is urllib3's)."""
 
     resolver: Resolver = staticmethod(socket.getaddrinfo)
 
     def _new_conn(self) -> socket.socket:  # overrides urllib3's, keeping its error types
         if getattr(self, "proxy", None) is not None:
-            return super()._new_conn()  # type: ignore[misc]
+            return super()._new_conn()
         host, port = self._dns_host.strip("[]"), self.port
         try:
             answers = self.resolver(host, port, allowed_gai_family(), socket.SOCK_STREAM)
@@ -156,7 +162,8 @@ class _Guarded:
             sock = socket.socket(family, socktype, proto)
             try:
                 _set_socket_options(sock, self.socket_options)
-                if self.timeout is not _DEFAULT_TIMEOUT:
+                # urllib3 types `timeout` float | None, yet its pool's urlopen assigns the sentinel too.
+                if self.timeout is not _DEFAULT_TIMEOUT:  # type: ignore[comparison-overlap]
                     sock.settimeout(self.timeout)
                 if self.source_address:
                     sock.bind(self.source_address)
@@ -175,7 +182,7 @@ class _Guarded:
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
 
 
-class GuardedHTTPConnection(_Guarded, HTTPConnection):
+class GuardedHTTPConnection(_Guarded):
     pass
 
 

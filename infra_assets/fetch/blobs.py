@@ -39,7 +39,9 @@ class BlobStore:
         return self.root / digest[:2] / f"{digest}.z"
 
     def has(self, digest: str | None) -> bool:
-        return bool(digest) and self.path(digest).exists()
+        if not digest:
+            return False
+        return self.path(digest).exists()
 
     def put(self, body: bytes) -> str:
         digest = body_hash(body)

@@ -30,7 +30,8 @@ def read_capped(raw: urllib3.HTTPResponse, deadline: float, cap: int, truncate: 
     timer = threading.Timer(remaining, _shutdown_quietly, args=(raw,))
     timer.daemon = True
     timer.start()
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     try:
         while True:
             try:

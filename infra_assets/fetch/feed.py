@@ -15,12 +15,15 @@ import html
 import io
 import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import cast
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser import FeedParserDict
 
 JSON_FEED_PREFIX = "https://jsonfeed.org/version/"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
@@ -85,7 +88,7 @@ def _read_xml_feed(body: bytes, base_url: str) -> ParsedFeed:
     return ParsedFeed(entries=entries, title=title, format=parsed.get("version") or "unknown", warning=warning)
 
 
-def _xml_entry(entry, base_url: str) -> FeedEntry:
+def _xml_entry(entry: FeedParserDict, base_url: str) -> FeedEntry:
     link = _link(entry, base_url)
     content_html = _xml_content(entry)
     title = entry.get("title", "") or ""
@@ -100,12 +103,12 @@ def _xml_entry(entry, base_url: str) -> FeedEntry:
     )
 
 
-def _raw(entry, key: str):
+def _raw(entry: FeedParserDict, key: str) -> object:
     # Plain dict access: feedparser's own lookup quietly answers "updated" with "published".
     return dict.get(entry, key)
 
 
-def _link(entry, base_url: str) -> str:
+def _link(entry: FeedParserDict, base_url: str) -> str:
     link = entry.get("link")
     if not link:
         for candidate in entry.get("links", []):
@@ -115,7 +118,7 @@ def _link(entry, base_url: str) -> str:
     return _join(base_url, link)
 
 
-def _xml_content(entry) -> str:
+def _xml_content(entry: FeedParserDict) -> str:
     """Full content when present (HTML preferred), else the summary; plain text is escaped."""
     blocks = entry.get("content") or []
     chosen = next((b for b in blocks if b.get("type", "") in HTML_TYPES), blocks[0] if blocks else None)
@@ -127,12 +130,13 @@ def _xml_content(entry) -> str:
     return value if chosen.get("type", "text/html") in HTML_TYPES else html.escape(value)
 
 
-def _from_struct(value) -> datetime | None:
+def _from_struct(value: object) -> datetime | None:
     # feedparser hands back UTC struct_times; timegm reads them as UTC.
     if not value:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+        # feedparser (untyped) sets the *_parsed keys to struct_times; anything else is a TypeError.
+        return datetime.fromtimestamp(calendar.timegm(cast(time.struct_time, value)), tz=timezone.utc)
     except (OverflowError, ValueError, TypeError):
         return None
 
@@ -158,7 +162,7 @@ def _read_json_feed(body: bytes, base_url: str) -> ParsedFeed:
     return ParsedFeed(entries=entries, title=str(doc.get("title") or ""), format=fmt, warning=warning)
 
 
-def _json_entry(item: dict, base_url: str) -> FeedEntry:
+def _json_entry(item: dict[str, object], base_url: str) -> FeedEntry:
     link = _join(base_url, str(item.get("url") or item.get("external_url") or ""))
     if item.get("content_html"):
         content = str(item["content_html"])
@@ -178,7 +182,7 @@ def _json_entry(item: dict, base_url: str) -> FeedEntry:
     )
 
 
-def parse_date(value) -> datetime | None:
+def parse_date(value: object) -> datetime | None:
     """An RFC 3339 or RFC 822 date as aware UTC; None when it cannot be read.
 
     The fallback for what feedparser leaves unparsed: JSON feeds with RFC 822 dates and RSS dates

@@ -20,17 +20,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import takewhile
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from infra_assets.fetch.addresses import BlockedAddress, Resolver, check_name, guarded_pools, permit
 from infra_assets.fetch.body import DeadlinePassed, TooLarge, describe_error, discard, read_capped
 from infra_assets.fetch.robots import Refusal, RobotsAnswer, RobotsCache
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; the package also runs on 3.10
+    from typing import Unpack
 
 OUTCOMES = ("fetched", "not_modified", "gone", "error", "disallowed", "off_host")
 MAX_REDIRECTS = 5
@@ -85,6 +91,29 @@ class FetchResult:
         return self.outcome in ("fetched", "not_modified")
 
 
+class _Described(TypedDict):
+    """What a response's headers say about its body (fields of `FetchResult`)."""
+
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+class _Details(TypedDict, total=False):
+    """The fields of a `FetchResult` an outcome may set besides url, status, outcome and timing."""
+
+    body: bytes | None
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    error: str | None
+    nbytes: int
+
+
+# One hop: the response, its body (2xx only), and why it failed (None when it did not).
+_Exchange = tuple[requests.Response, bytes | None, str | None]
+
+
 class _PoliteRetry(Retry):
     """urllib3's Retry, waiting `backoff_factor` before the first retry and marking each attempt."""
 
@@ -95,7 +124,7 @@ class _PoliteRetry(Retry):
             return 0.0
         return float(min(self.backoff_max, self.backoff_factor * 2 ** (errors - 1)))
 
-    def sleep(self, response=None) -> None:
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         super().sleep(response)
         _attempt.started = time.monotonic()
 
@@ -109,7 +138,7 @@ def normalize_host(netloc: str, scheme: str = "") -> str:
     return host
 
 
-def host_allowed(url: str, allowed_hosts) -> bool:
+def host_allowed(url: str, allowed_hosts: Iterable[str]) -> bool:
     """Whether the URL's host[:port] is one of the allowed ones (default ports ignored)."""
     parts = urlsplit(url)
     allowed = {normalize_host(h, scheme) for h in allowed_hosts for scheme in DEFAULT_PORTS}
@@ -119,7 +148,7 @@ def host_allowed(url: str, allowed_hosts) -> bool:
 class HostPacer:
     """Spaces requests to one host at least `interval` seconds apart, across the client's threads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -193,7 +222,7 @@ class HttpClient:
     def __enter__(self) -> HttpClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ----------------------------------------------------------------- fetching
@@ -229,23 +258,34 @@ class HttpClient:
             max_rps=limits.max_rps,
         )
 
-    def _fetch(self, url, allowed_hosts, etag, last_modified, timeout_s, max_bytes, robots, max_rps) -> FetchResult:
+    def _fetch(
+        self,
+        url: str,
+        allowed_hosts: frozenset[str],
+        etag: str | None,
+        last_modified: str | None,
+        timeout_s: float | None,
+        max_bytes: int | None,
+        robots: bool,
+        max_rps: float | None,
+    ) -> FetchResult:
         started = time.monotonic()
         timeout = float(timeout_s if timeout_s is not None else self.timeout_s)
         cap = int(max_bytes if max_bytes is not None else self.max_bytes)
-        headers = {}
+        headers: dict[str, str] = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        current, status = url, None
+        current: str = url
+        status: int | None = None
 
-        def result(outcome: str, **kw) -> FetchResult:
+        def result(outcome: str, **kw: Unpack[_Details]) -> FetchResult:
             return FetchResult(
                 url=url,
                 final_url=current,
                 outcome=outcome,
-                status=kw.pop("status", status),
+                status=status,
                 elapsed_s=time.monotonic() - started,
                 **kw,
             )
@@ -285,7 +325,7 @@ class HttpClient:
                 except ValueError:
                     return result("error", error=f"HTTP {status} to a malformed URL {location!r}")
                 continue
-            kw = {
+            kw: _Described = {
                 "content_type": resp.headers.get("Content-Type"),
                 "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"),
@@ -293,6 +333,7 @@ class HttpClient:
             if failure:
                 return result("error", error=failure, nbytes=len(body or b""), **kw)
             if 200 <= status < 300:
+                assert body is not None  # a 2xx exchange without a failure always carries its body
                 return result("fetched", body=body, nbytes=len(body), **kw)
             if status == 304 and not headers:
                 # Nothing was asked conditionally, so there is no copy of ours this confirms.
@@ -315,7 +356,7 @@ class HttpClient:
         if requests.utils.select_proxy(url, proxies):
             check_name(url, self._resolver)
 
-    def _exchange(self, url: str, headers: dict, timeout: float, cap: int):
+    def _exchange(self, url: str, headers: dict[str, str], timeout: float, cap: int) -> _Exchange:
         """One hop: (response, body, failure). Only 2xx responses carry a body."""
         self._check_proxied(url)
         _attempt.started = time.monotonic()

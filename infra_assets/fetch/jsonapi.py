@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin
@@ -22,7 +23,7 @@ class RecordMapping(Protocol):
     @property
     def title(self) -> str | None: ...
     @property
-    def text(self) -> tuple[str, ...]: ...
+    def text(self) -> Sequence[str]: ...
     @property
     def link(self) -> str | None: ...
 

@@ -12,7 +12,7 @@ Decisions:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -82,7 +82,7 @@ def _gunzip(body: bytes, max_bytes: int) -> bytes:
 
 def _parse_text(text: bytes) -> list[SitemapEntry]:
     """The protocol's plain-text form: one absolute URL per line."""
-    urls = []
+    urls: list[SitemapEntry] = []
     for line in text.decode("utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line:
@@ -114,11 +114,11 @@ def _scheme(url: str) -> str:
         return ""
 
 
-def _local(el) -> str:
+def _local(el: etree._Element) -> str:
     return etree.QName(el).localname if isinstance(el.tag, str) else ""
 
 
-def _child_text(el, localname: str) -> str | None:
+def _child_text(el: etree._Element, localname: str) -> str | None:
     for child in el:
         if _local(child) == localname and etree.QName(child).namespace in (SITEMAP_NAMESPACES | {None}):
             value = (child.text or "").strip()
@@ -126,7 +126,7 @@ def _child_text(el, localname: str) -> str | None:
     return None
 
 
-def _entries(root, localname: str):
+def _entries(root: etree._Element, localname: str) -> Iterator[tuple[etree._Element, str]]:
     # Only direct <loc> children count: image, video and news extensions nest their own <loc>s.
     for item in root:
         if _local(item) == localname:

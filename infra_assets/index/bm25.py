@@ -46,7 +46,11 @@ class SparseEmbedder:
 
     @property
     def stopwords(self) -> set[str]:
-        return set(self._model.model.stopwords)
+        from fastembed.sparse.bm25 import Bm25
+
+        model = self._model.model
+        assert isinstance(model, Bm25)  # fastembed's class for BM25_MODEL (typed as the base class)
+        return set(model.stopwords)
 
     def embed(self, texts: Sequence[str]) -> list[Sparse]:
         """(indices, values) per passage: hashed stems and their BM25 term-frequency weights."""

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -177,7 +177,7 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query; the same model and normalisation as passages (MiniLM needs no prefix)."""
-        return self.embed_queries([text])[0]
+        return cast(np.ndarray, self.embed_queries([text])[0])  # numpy types a 2-D array's row as Any
 
     def embed_queries(self, texts: Iterable[str]) -> np.ndarray:
         if self._queries is not None:

@@ -91,8 +91,8 @@ def sync_source(
     """
     result = SyncResult(documents=clean.height)
     stored_by_url: dict[str, dict[str, StoredChunk]] = defaultdict(dict)
-    for stored in store.existing(source).values():
-        stored_by_url[stored.url][stored.id] = stored
+    for held in store.existing(source).values():
+        stored_by_url[held.url][held.id] = held
     result.indexed_documents_before = len(stored_by_url)
 
     # 1. Decide, per document, what to embed, re-label and drop.

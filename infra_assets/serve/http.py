@@ -60,7 +60,7 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-def _errors(*codes: int) -> dict:
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the refusals a route can answer, all shaped `{"detail": str}`."""
     meaning = {
         400: "The request is well-formed but cannot be answered (empty query, unknown source).",

@@ -200,17 +200,17 @@ class Searcher:
             results = []
             for hit in hits:
                 p = hit.payload
-                title, fetched_at, changed_at = gen.docs.get(
-                    (p.get("source"), p.get("url")), (p.get("title"), p.get("fetched_at"), p.get("changed_at"))
-                )
+                source, url = p.get("source"), p.get("url")
+                known = gen.docs.get((source, url)) if source is not None and url is not None else None
+                title, fetched_at, changed_at = known or (p.get("title"), p.get("fetched_at"), p.get("changed_at"))
                 results.append(
                     SearchHit.model_construct(
                         id=hit.id,
                         score=round(hit.score, 6),
-                        url=p.get("url"),
+                        url=url,
                         title=title,
                         text=p.get("text"),
-                        source=p.get("source"),
+                        source=source,
                         chunk=p.get("chunk"),
                         fetched_at=fetched_at,
                         changed_at=changed_at,

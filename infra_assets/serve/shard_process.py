@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..store.base import StoreQuery
 from ..store.embedded import EmbeddedReader, scan_pages
@@ -59,6 +59,10 @@ RESTART_BACKOFF_S = 5.0  # after a failed restart, queries fail fast for this lo
 # (`EmbeddedReader.search_many`); two batches in flight, so the child never waits for the next.
 SEARCH_BATCHES_IN_FLIGHT = 2
 MAX_SEARCH_BATCH = 16
+
+# What crosses to the child, (op, args), and back: (True, the op's result) or (False, its error's
+# text). The result's type is the op's (`_answer`); it arrives unpickled, which types it as Any.
+Reply = tuple[bool, Any]
 
 
 class ShardHostError(Unavailable):
@@ -118,15 +122,15 @@ class ShardHost:
         ]
 
     def count(self, source: str | None = None) -> int:
-        return self._call("count", (source,))
+        return cast(int, self._call("count", (source,)))
 
     def sources(self) -> dict[str, int]:
-        return self._call("sources", ())
+        return cast("dict[str, int]", self._call("sources", ()))
 
     def has_sparse(self) -> bool:
-        return self._call("has_sparse", ())
+        return cast(bool, self._call("has_sparse", ()))
 
-    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+    def scan(self, source: str | None = None, fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         return scan_pages(lambda *args: self._call("page", args), source, fields)
 
     def close(self) -> None:
@@ -138,7 +142,7 @@ class ShardHost:
 
     # -- calls and restarts ------------------------------------------------------------------
 
-    def _call(self, op: str, args: tuple) -> Any:
+    def _call(self, op: str, args: tuple[object, ...]) -> Any:
         for attempt in (1, 2):
             child = self._child
             if child is None:
@@ -179,7 +183,7 @@ class _Child:
     """One child process: its control pipe and the pool of connections to it."""
 
     def __init__(
-        self, process: subprocess.Popen, control: Connection, address: str, authkey: bytes, max_connections: int
+        self, process: subprocess.Popen[bytes], control: Connection, address: str, authkey: bytes, max_connections: int
     ):
         self.process = process
         self.control = control
@@ -231,13 +235,13 @@ class _Child:
             raise ShardHostError(f"{path.name}: the shard process stopped answering: {exc!r}") from exc
         return child
 
-    def call(self, op: str, args: tuple) -> tuple[bool, Any]:
+    def call(self, op: str, args: tuple[object, ...]) -> Reply:
         self._slots.acquire()
         try:
             conn = self._checkout()
             try:
                 conn.send((op, args))
-                reply = conn.recv()
+                reply: Reply = conn.recv()
             except BaseException:
                 conn.close()  # in an unknown state: never reused
                 raise
@@ -283,7 +287,7 @@ class _Child:
             shutil.rmtree(os.path.dirname(self.address), ignore_errors=True)
 
 
-def _wait(process: subprocess.Popen) -> int | None:
+def _wait(process: subprocess.Popen[bytes]) -> int | None:
     """The exit code, or None if the process is still running after `STOP_TIMEOUT_S`."""
     try:
         return process.wait(STOP_TIMEOUT_S)
@@ -297,7 +301,8 @@ def _address() -> str:
     name = f"infra-assets-shard-{os.getpid()}-{secrets.token_hex(8)}"
     if sys.platform.startswith("linux"):
         return "\0" + name
-    return os.path.join(tempfile.mkdtemp(prefix="infra-assets-"), name)
+    else:  # an else mypy knows is for other platforms, not unreachable code
+        return os.path.join(tempfile.mkdtemp(prefix="infra-assets-"), name)
 
 
 # ------------------------------------------------------------------------------ in the child

@@ -161,7 +161,7 @@ class GenerationWatcher:
         self,
         stop: threading.Event,
         interval_s: float = RELOAD_CHECK_S,
-        on_swap: Callable[[Generation], None] | None = None,
+        on_swap: Callable[[Generation], object] | None = None,
     ) -> None:
         """Follow new generations from a background thread, so swaps (opening the new shard,
         `on_swap`: loading the model) never happen on a request's time."""

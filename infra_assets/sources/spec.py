@@ -96,7 +96,7 @@ def _rate(value: Any) -> float | None:
     return float(value)
 
 
-def _url(value: Any) -> str:
+def _url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a URL")
     value = value.strip()
@@ -171,7 +171,7 @@ def _schema(**replacement: Any) -> Callable[[dict[str, Any]], None]:
     """A field's JSON Schema as the file writes it (a duration is "5m" or seconds, not an int)."""
 
     def edit(schema: dict[str, Any]) -> None:
-        keep = {k: schema[k] for k in ("title", "description", "default") if k in schema}
+        keep: dict[str, Any] = {k: schema[k] for k in ("title", "description", "default") if k in schema}
         schema.clear()
         schema.update(keep, **replacement)
 
@@ -565,9 +565,9 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesSpec:
     return spec
 
 
+_KIND_MODELS: tuple[type[_Source], ...] = (PageSource, SitemapSource, FeedSource, JsonSource)  # KINDS' order
 _FIELDS_BY_KIND: dict[str, set[str]] = {
-    kind: {(f.alias or n) for n, f in model.model_fields.items()}
-    for kind, model in zip(KINDS, (PageSource, SitemapSource, FeedSource, JsonSource))
+    kind: {(f.alias or n) for n, f in model.model_fields.items()} for kind, model in zip(KINDS, _KIND_MODELS)
 }
 _ALL_FIELDS = set().union(*_FIELDS_BY_KIND.values())
 

@@ -51,9 +51,16 @@ class StoreQuery:
         return _query, (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
 
 
-def _query(*args: Any) -> StoreQuery:
-    *rest, fusion = args
-    return StoreQuery(*rest, fusion=fusion or DEFAULT_FUSION)
+def _query(
+    vector: list[float] | None,
+    k: int,
+    sources: tuple[str, ...] | None,
+    min_score: float | None,
+    hnsw_ef: int | None,
+    sparse: Sparse | None,
+    fusion: FusionParams | None,
+) -> StoreQuery:
+    return StoreQuery(vector, k, sources, min_score, hnsw_ef, sparse, fusion=fusion or DEFAULT_FUSION)
 
 
 class VectorReader(Protocol):
@@ -130,7 +137,10 @@ class Snapshot:
 class StoreLocation(Protocol):
     """Where the store lives: the embedded engine's folder, or a Qdrant server."""
 
-    mode: str  # written into each manifest: "embedded" | "server"
+    @property
+    def mode(self) -> str:
+        """Written into each manifest: "embedded" | "server"."""
+        ...
 
     def describe(self) -> str:
         """For logs and metadata: never includes a key."""

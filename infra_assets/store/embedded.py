@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 import qdrant_edge as qe
 
@@ -43,6 +43,11 @@ READERS_LOCK = ".readers"
 def _source_filter(sources: Sequence[str] | None) -> qe.Filter | None:
     if not sources:
         return None
+    return _sources_match(sources)
+
+
+def _sources_match(sources: Sequence[str]) -> qe.Filter:
+    """The points of these (one or more) sources."""
     match = qe.MatchValue(sources[0]) if len(sources) == 1 else qe.MatchAny(list(sources))
     return qe.Filter(must=[qe.FieldCondition(key="source", match=match)])
 
@@ -157,13 +162,13 @@ class EmbeddedStore(_EdgeShard):
 
     def delete(self, ids: Sequence[str]) -> None:
         self._writing()
-        ids = list(ids)
-        for start in range(0, len(ids), UPSERT_BATCH):
-            self.shard.update(qe.UpdateOperation.delete_points(ids[start : start + UPSERT_BATCH]))
+        point_ids: list[qe.PointId] = list(ids)
+        for start in range(0, len(point_ids), UPSERT_BATCH):
+            self.shard.update(qe.UpdateOperation.delete_points(point_ids[start : start + UPSERT_BATCH]))
 
     def delete_source(self, source: str) -> None:
         self._writing()
-        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_source_filter([source])))
+        self.shard.update(qe.UpdateOperation.delete_points_by_filter(_sources_match([source])))
 
     def flush(self) -> None:
         self.shard.flush()
@@ -218,9 +223,11 @@ class EmbeddedReader(_EdgeShard):
         records, _ = self.shard.scroll(qe.ScrollRequest(limit=queries, with_payload=["source"], with_vector=True))
         ran = 0
         for i, record in enumerate(records):
-            vectors = record.vector or {}
+            # This collection's vectors are named (`_config`): DENSE a list of floats, SPARSE a SparseVector.
+            vectors = record.vector if isinstance(record.vector, dict) else {}
             dense, bm25 = vectors.get(DENSE), vectors.get(SPARSE)
-            sparse = (list(bm25.indices), list(bm25.values)) if bm25 is not None else None
+            dense = dense if _is_dense(dense) else None
+            sparse = (list(bm25.indices), list(bm25.values)) if isinstance(bm25, qe.SparseVector) else None
             source = (record.payload or {}).get("source")
             sources = (source,) if i % 2 and source else None
             for vector, terms in ((dense, None), (None, sparse), (dense, sparse)):
@@ -267,13 +274,21 @@ def _request(q: StoreQuery) -> qe.QueryRequest:
                 qe.Prefetch(depth, dense, params=params, filter=filt, score_threshold=q.min_score),
                 qe.Prefetch(depth, bm25, filter=filt),
             ],
+            # The stubs declare Fusion's variants as nested classes; at runtime they are Fusion subclasses.
             query=(
-                qe.Fusion.Dbsf() if fusion.method == "dbsf" else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())
+                qe.Fusion.Dbsf()  # type: ignore[arg-type]
+                if fusion.method == "dbsf"
+                else qe.Fusion.Rrf(k=fusion.rrf_k, weights=fusion.weights())
             ),
         )
     return qe.QueryRequest(
         limit=q.k, query=dense or bm25, filter=filt, with_payload=True, score_threshold=q.min_score, params=params
     )
+
+
+def _is_dense(vector: object) -> TypeGuard[list[float]]:
+    """A single dense vector (a list of floats), not a sparse or multi-vector one."""
+    return isinstance(vector, list) and all(isinstance(x, float) for x in vector)
 
 
 def _hits(points: Any) -> list[Hit]:

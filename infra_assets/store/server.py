@@ -45,6 +45,11 @@ def client_for(url: str, api_key: str | None = None) -> QdrantClient:
 def _source_filter(sources: Sequence[str] | None) -> models.Filter | None:
     if not sources:
         return None
+    return _sources_match(sources)
+
+
+def _sources_match(sources: Sequence[str]) -> models.Filter:
+    """The points of these (one or more) sources."""
     match = models.MatchValue(value=sources[0]) if len(sources) == 1 else models.MatchAny(any=list(sources))
     return models.Filter(must=[models.FieldCondition(key="source", match=match)])
 
@@ -57,13 +62,22 @@ class ServerStore:
         self.collection = collection
         self.url = url
 
-    def ensure(self, dim: int, **cluster: int) -> None:
-        """Create the collection if missing; `cluster` carries shard_number, replication_factor
-        and write_consistency_factor from the sources file's `store:` section."""
+    def ensure(
+        self,
+        dim: int,
+        *,
+        shard_number: int | None = None,
+        replication_factor: int | None = None,
+        write_consistency_factor: int | None = None,
+    ) -> None:
+        """Create the collection if missing; shard_number, replication_factor and
+        write_consistency_factor come from the sources file's `store:` section (None: the server's)."""
         if not self.client.collection_exists(self.collection):
             self.client.create_collection(
                 self.collection,
-                **cluster,
+                shard_number=shard_number,
+                replication_factor=replication_factor,
+                write_consistency_factor=write_consistency_factor,
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
@@ -161,13 +175,13 @@ class ServerStore:
         self.client.set_payload(self.collection, payload=payload, points=[point_id], wait=True)
 
     def delete(self, ids: Sequence[str]) -> None:
-        ids = list(ids)
-        for start in range(0, len(ids), UPSERT_BATCH):
-            selector = models.PointIdsList(points=ids[start : start + UPSERT_BATCH])
+        point_ids: list[models.ExtendedPointId] = list(ids)
+        for start in range(0, len(point_ids), UPSERT_BATCH):
+            selector = models.PointIdsList(points=point_ids[start : start + UPSERT_BATCH])
             self.client.delete(self.collection, points_selector=selector, wait=True)
 
     def delete_source(self, source: str) -> None:
-        selector = models.FilterSelector(filter=_source_filter([source]))
+        selector = models.FilterSelector(filter=_sources_match([source]))
         self.client.delete(self.collection, points_selector=selector, wait=True)
 
     def flush(self) -> None:

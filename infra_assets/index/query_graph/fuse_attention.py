@@ -41,7 +41,7 @@ class _Graph:
     def __init__(self, graph: onnx.GraphProto):
         self.graph = graph
         self.producer = {out: node for node in graph.node for out in node.output}
-        self.consumers: dict[str, list] = defaultdict(list)
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
         for node in graph.node:
             for name in node.input:
                 self.consumers[name].append(node)
@@ -55,7 +55,7 @@ class _Graph:
             return numpy_helper.to_array(node.attribute[0].t)
         return None
 
-    def bias_add(self, bias: str):
+    def bias_add(self, bias: str) -> tuple[onnx.NodeProto, str]:
         """The Add that adds the initializer `bias`, and its other input (the product)."""
         adds = [n for n in self.consumers.get(bias, ()) if n.op_type == "Add"]
         if len(adds) != 1:
@@ -63,7 +63,7 @@ class _Graph:
         other = [name for name in adds[0].input if name != bias]
         return adds[0], other[0]
 
-    def only_consumer(self, name: str, op_type: str):
+    def only_consumer(self, name: str, op_type: str) -> onnx.NodeProto:
         nodes = self.consumers.get(name, [])
         if len(nodes) != 1 or nodes[0].op_type != op_type:
             raise FusionError(f"{name}: expected a single {op_type} after it, found {[n.op_type for n in nodes]}")
@@ -140,7 +140,7 @@ def fuse(model: onnx.ModelProto, num_heads: int) -> dict[str, int]:
     return {"attention": len(layers), "gelu": gelus}
 
 
-def _keep_live_sorted(graph: onnx.GraphProto, nodes: list) -> None:
+def _keep_live_sorted(graph: onnx.GraphProto, nodes: list[onnx.NodeProto]) -> None:
     """Keep the nodes (and initializers) the outputs depend on, in topological order."""
     producer = {out: node for node in nodes for out in node.output}
     live: dict[int, object] = {}

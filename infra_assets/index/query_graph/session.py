@@ -8,10 +8,12 @@ functions: the mean over real tokens, then L2 normalisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 DIM = 384
 
@@ -23,7 +25,9 @@ class QueryGraph:
         import onnxruntime as ort
         from fastembed.common.utils import mean_pooling, normalize
 
-        self._pool = lambda hidden, mask: normalize(mean_pooling(hidden, mask))
+        self._pool: Callable[[np.ndarray, npt.NDArray[np.int64]], np.ndarray] = lambda hidden, mask: normalize(
+            mean_pooling(hidden, mask)
+        )
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -24,13 +24,14 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from ...fetch.blobs import BlobStore, body_hash
 from ...fetch.http import FetchResult, HttpClient, Validators
 from ...fetch.many import fetch_many
 from ..spec import Source
 
-RAW_SCHEMA = {
+RAW_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
     "role": pl.String,  # listing | document
     "outcome": pl.String,  # fetched | not_modified | gone | error | disallowed | off_host
