@@ -144,3 +144,23 @@ def test_a_bad_file_is_refused_with_its_one_line_message(tmp_path, monkeypatch):
     while chain[-1].__cause__ is not None:
         chain.append(chain[-1].__cause__)
     assert f"{path}: sources[0] (docs): field 'kind': unknown kind 'rss'" in str(chain[-1])
+
+
+def test_the_shipped_folder_takes_the_direct_path_and_anything_else_dagsters_loader():
+    from types import SimpleNamespace
+
+    from dagster.components.core.defs_module import DefsFolderComponent, PythonFileComponent
+
+    from infra_assets.components import WebSources
+    from infra_assets.definitions import tree, web_sources_only
+
+    assert web_sources_only(tree())
+
+    def folder(*decls):
+        pairs = [(SimpleNamespace(file_path_posix=path), SimpleNamespace(component_type=kind)) for kind, path in decls]
+        return SimpleNamespace(find_root_decl=lambda: SimpleNamespace(iterate_loc_component_decl_pairs=lambda: pairs))
+
+    assert web_sources_only(folder((DefsFolderComponent, "/p/defs"), (WebSources, "/p/defs/web_sources")))
+    # A module of the user's own assets beside the component: Dagster's loader builds everything.
+    assert not web_sources_only(folder((WebSources, "/p/defs/web"), (PythonFileComponent, "/p/defs/my_assets.py")))
+    assert not web_sources_only(folder((dg.Component, "/p/defs/other")))

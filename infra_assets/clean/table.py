@@ -36,8 +36,8 @@ CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "n_chars": pl.Int64,
 }
 MIN_TEXT_CHARS = 20  # below this a "document" is an empty shell (a redirect page, a stub)
-# Extraction costs ~20-30 ms a page; from this many pages on, spreading it over the cores pays
-# for starting the worker processes (~1 s): measured 8.1 s → see BENCHMARKS.md for 300 pages.
+# From this many pages on, spreading extraction over the cores pays for starting the worker
+# processes (BENCHMARKS.md, "Ingest").
 PARALLEL_FROM = 64
 
 Row = dict[str, Any]  # one table row, as polars' iter_rows(named=True) gives it and DataFrame(rows) takes it

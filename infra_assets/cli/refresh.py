@@ -12,7 +12,7 @@ from typing import Any
 import click
 import dagster as dg
 
-from ..components import build_definitions
+from ..components import build_definitions, collector_paused
 from ..components.automation import TRIGGER_TAG, source_tag
 from ..components.project import SERVING_KEY, chain_keys
 from ..settings import Settings
@@ -66,7 +66,8 @@ def refresh(spec: SourcesSpec, env: Settings, names: list[str], quiet: bool = Fa
     """Materialize sources and the serving index in-process, recorded in the Dagster instance.
     The definitions are built once, here, with the console logger."""
     started = time.monotonic()
-    defs = build_definitions(spec, env, loggers=None if quiet else {"console": _cli_console})
+    with collector_paused(freeze=True):  # this process ends with the run
+        defs = build_definitions(spec, env, loggers=None if quiet else {"console": _cli_console})
     keys = [key for n in names for key in chain_keys(n)] + [SERVING_KEY]
     job = defs.resolve_implicit_global_asset_job_def()
     tags = {

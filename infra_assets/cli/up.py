@@ -118,8 +118,8 @@ def _stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
 
     First SIGINT to `dagster dev` alone, which shuts its webserver, daemon and code servers
     down in order (without Dagster's helper processes each printing a KeyboardInterrupt
-    traceback); then SIGINT to the whole group, what a terminal's Ctrl-C sends (measured: it
-    stops everything in ~2 s, where SIGTERM left two code servers behind); then harder signals.
+    traceback); then SIGINT to the whole group, what a terminal's Ctrl-C sends (it stops
+    everything within seconds, where SIGTERM left two code servers behind); then harder signals.
     """
     try:
         proc.send_signal(signal.SIGINT)

@@ -6,6 +6,6 @@ schedules, resources, the IO manager). Everything below it (`sources`, `fetch`, 
 `WebSources` and `dg scaffold defs infra_assets.components.WebSources NAME` makes an instance.
 """
 
-from .web_sources import WebSources, build_definitions
+from .web_sources import WebSources, build_definitions, collector_paused
 
-__all__ = ["WebSources", "build_definitions"]
+__all__ = ["WebSources", "build_definitions", "collector_paused"]

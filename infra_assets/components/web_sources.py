@@ -11,6 +11,9 @@ with the serving index, the automation sensor, the resources and the executor.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +67,10 @@ class WebSources(dg.Component, dg.Model, dg.Resolvable):
         return inline_spec(self.defaults, self.embedding, self.store, self.sources)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        settings = Settings.from_env(root=context.project_root)
+        return self.build_definitions(Settings.from_env(root=context.project_root))
+
+    def build_definitions(self, settings: Settings) -> dg.Definitions:
+        """What `build_defs` builds, for the settings given (`definitions.location` calls it)."""
         return build_definitions(self.spec(settings), settings)
 
 
@@ -90,9 +96,35 @@ def inline_spec(
     return parse_sources(data, "defs.yaml")
 
 
+@contextmanager
+def collector_paused(freeze: bool = False) -> Iterator[None]:
+    """Python's cyclic collector paused while definitions are built, and optionally the result
+    frozen out of later collections (`gc.freeze`).
+
+    Definitions are hundreds of thousands of objects that live as long as the code location; the
+    collector would re-scan all of them at every full collection while they are built and
+    snapshotted, which was 40% of a load at 1,000 sources (BENCHMARKS.md, "Definitions load").
+    Freezing is for a process whose definitions live until it exits: the code server and run
+    workers, `refresh`; not a notebook, whose other objects it would freeze too."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, Any] | None = None) -> dg.Definitions:
     """Every definition of the project for `spec`: the component's work, callable on its own
     (`infra-assets refresh` builds them once, with its console logger)."""
+    with collector_paused():
+        return _build_definitions(spec, settings, loggers)
+
+
+def _build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, Any] | None) -> dg.Definitions:
     project = Project(spec, settings, model_info(spec.embedding.model))
     shared = dg.Definitions(
         assets=[serving_index_asset(project)],

@@ -3,8 +3,8 @@
 The child is part of the reader program: it runs `_child_main` below and imports only this
 module, the store code and qdrant_edge.
 
-`qdrant_edge` holds the GIL for as long as it opens a shard (0.6-1.1 s at 100k points) and while
-it answers a query: a shard opened in the API's process stalls every request thread at each swap.
+`qdrant_edge` holds the GIL for as long as it opens a shard (about a second at 100k points) and
+while it answers a query: a shard opened in the API's process stalls every request thread at each swap.
 `ShardHost.open` starts a child, a fresh interpreter (never a fork: the API has onnxruntime and
 event-loop threads) that imports only the store code and qdrant_edge, loads the shard, warms it
 with a few queries and only then says it is ready. It is started with `subprocess`, not
@@ -50,9 +50,9 @@ log = logging.getLogger("infra_assets.store")
 MAX_CONNECTIONS = 32
 # Connections opened before `open` returns. Made on demand at the swap instead, each costs a
 # handshake with the child's one accepting thread, which waits for the child's GIL behind
-# running queries: under load the first requests on a new generation waited 0.3-0.5 s for them.
+# running queries: under load the first requests on a new generation waited for them.
 READY_CONNECTIONS = 16
-OPEN_TIMEOUT_S = 600.0  # loading and warming; ~1 s at 100k points
+OPEN_TIMEOUT_S = 600.0  # loading and warming (about a second at 100k points)
 STOP_TIMEOUT_S = 5.0  # asked to leave, then killed
 RESTART_BACKOFF_S = 5.0  # after a failed restart, queries fail fast for this long
 # Searches that arrive together cross as one message and run in the child as one planned batch

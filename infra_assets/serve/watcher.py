@@ -126,8 +126,8 @@ def open_generation(
     docs: dict[tuple[str, str], DocInfo] = {}
     df = read_docs(root, manifest)
     if df is not None:
-        # Column lists and one isoformat per distinct time: 100k documents load in ~0.2 s, not
-        # ~1 s of row iteration competing with queries while a swap is prepared.
+        # Column lists and one isoformat per distinct time, not row iteration: a swap's
+        # preparation competes with queries for the GIL.
         fetched, changed = _iso_column(df["fetched_at"]), _iso_column(df["changed_at"])
         keys = zip(df["source"].to_list(), df["url"].to_list())
         docs = dict(zip(keys, zip(df["title"].to_list(), fetched, changed)))

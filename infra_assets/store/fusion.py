@@ -6,12 +6,11 @@ them with DBSF (distribution-based score fusion): each list's scores are normali
 list's own mean ± 3 standard deviations, then summed, so a fused score lies in [0, 2] and a
 passage strong in one list and present in the other beats one that is merely ranked in both.
 
-Chosen by measurement on SciFact through the whole pipeline (bench/retrieval.py, BENCHMARKS.md):
-nDCG@10 0.734 with DBSF over 250-deep prefetches, against 0.705-0.717 for reciprocal rank fusion
-whatever its constant, weights or depth, and 0.726 for the best min-max score fusion computed in
-Python (which also needs a tuned weight). DBSF's normalisation depends on how many candidates it
-sees (0.719 at 50, 0.725 at 100, 0.731 at 500), hence a fixed depth rather than one that follows
-k; 250 candidates per list cost ~6 ms per query here. RRF stays available (`method="rrf"`).
+Chosen by measurement on SciFact through the whole pipeline (bench/retrieval.py): DBSF over
+250-deep prefetches beat reciprocal rank fusion at every constant, weight and depth, and the best
+min-max fusion computed in Python, which also needs a tuned weight. DBSF's normalisation depends
+on how many candidates it sees, hence a fixed depth rather than one that follows k. Figures:
+BENCHMARKS.md, "Retrieval quality". RRF stays available (`method="rrf"`).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class FusionParams:
     method: str = "dbsf"  # "dbsf" | "rrf"
-    rrf_k: int = 60  # RRF only: the original paper's constant (Qdrant's default of 2 measured too)
+    rrf_k: int = 60  # RRF only: the original paper's constant
     dense_weight: float = 1.0  # RRF only
     sparse_weight: float = 1.0  # RRF only
     prefetch_min: int = 250  # candidates per list at least

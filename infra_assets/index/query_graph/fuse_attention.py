@@ -3,14 +3,12 @@
 The packaged MiniLM export spells each layer's self-attention as ~25 small nodes (reshapes,
 transposes, a scaled score product, an additive mask, softmax, NaN guards) and GELU as five;
 onnxruntime's own transformer optimizer does not recognise this export's pattern (it fused no
-attention). For a short query those small kernels cost as much as the matrix products:
-onnxruntime's profile of an 18-token query had 315 nodes and 3.35 ms of kernels, 1.4 ms of them
-outside the matrix products. `fuse` rewrites each layer's attention into one
-`com.microsoft.MultiHeadAttention` (the same projections in, the same context out, the padding
-mask as its key padding mask) and each GELU into `com.microsoft.Gelu`, then drops what no longer
-feeds the output: 117 nodes, 2.57 ms of kernels. In float the fused graph gives the packaged
-graph's vectors (tests/test_query_graph.py, atol 2e-5); the int8 speed-up is measured by
-bench/query_model.py (1.12x per lone query).
+attention). For a short query those small kernels cost as much as the matrix products. `fuse`
+rewrites each layer's attention into one `com.microsoft.MultiHeadAttention` (the same projections
+in, the same context out, the padding mask as its key padding mask) and each GELU into
+`com.microsoft.Gelu`, then drops what no longer feeds the output. In float the fused graph gives
+the packaged graph's vectors (tests/unit/index/test_query_graph.py); the speed-up is measured by
+bench/query_model.py (BENCHMARKS.md, "Less work per distinct request").
 
 It works on this export's structure, found by its weight names (`…layer.N.attention.self.query.bias`
 and friends), and checks what it relies on. Anything unexpected raises `FusionError`, and the
