@@ -41,7 +41,8 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 snap = RepositorySnap.from_def(repo)
 t3 = time.perf_counter()
 import infra_assets
-print(json.dumps({"package": infra_assets.__file__, "build_s": t1 - t0, "resolve_s": t2 - t1, "snapshot_s": t3 - t2, "total_s": t3 - t0,
+print(json.dumps({"package": infra_assets.__file__,
+                  "build_s": t1 - t0, "resolve_s": t2 - t1, "snapshot_s": t3 - t2, "total_s": t3 - t0,
                   "assets": len(list(repo.asset_graph.get_all_asset_keys())),
                   "sensors": len(repo.sensor_defs), "schedules": len(repo.schedule_defs),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
