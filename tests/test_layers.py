@@ -99,3 +99,47 @@ def test_the_shard_process_imports_no_web_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+KIND_NAMES = ("page", "sitemap", "feed", "json")
+KIND_HOMES = ("sources/kinds", "sources/spec.py")  # the registry, the modules and the spec
+
+
+def _dispatches_on_kind(tree: ast.AST) -> list[int]:
+    """Lines comparing something named `kind` with a kind's name (`kind == "feed"`, `.kind in (...)`)."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        named_kind = any(
+            (isinstance(o, ast.Name) and o.id == "kind") or (isinstance(o, ast.Attribute) and o.attr == "kind")
+            for o in operands
+        )
+        literals = {
+            c.value
+            for o in operands
+            for c in ast.walk(o)
+            if isinstance(c, ast.Constant) and isinstance(c.value, str)
+        }
+        if named_kind and literals & set(KIND_NAMES):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_kind_registry_dispatches_on_kind():
+    offenders = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(KIND_HOMES) or rel.startswith("demo/"):
+            continue
+        lines = _dispatches_on_kind(ast.parse(path.read_text(), str(path)))
+        if lines:
+            offenders[rel] = lines
+    assert offenders == {}
+
+
+def test_the_kind_check_finds_a_dispatch():
+    assert _dispatches_on_kind(ast.parse("if source.kind == 'feed': pass\n")) == [1]
+    assert _dispatches_on_kind(ast.parse("ok = kind in ('page', 'json')\n")) == [1]
+    assert _dispatches_on_kind(ast.parse("ok = kind == 'fragment'\n")) == []
