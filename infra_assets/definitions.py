@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext
+from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
 from dagster.components.core.component_tree import ComponentTree
 from dagster.components.core.defs_module import (
     AppManagedDefinitionsComponent,
@@ -77,7 +77,17 @@ def _load() -> dg.Definitions:
             f"expected one WebSources instance in {components.defs_module_path}, found {len(instances)}"
         )
     settings = Settings.from_env(root=components.project_root)
-    return dg.Definitions.merge(instances[0].build_definitions(settings), get_library_json_enriched_defs(components))
+    return dg.Definitions.merge(instances[0].build_definitions(settings), _tree_defs(components))
+
+
+def _tree_defs(components: ComponentTree) -> dg.Definitions:
+    """The component tree, and for the code server the component-type library the UI lists. A run
+    worker reconstructing the definitions to execute a run skips the library (half a second of
+    JSON schemas and sample YAML per run, read only by the UI)."""
+    context = DefinitionsLoadContext.get() if DefinitionsLoadContext.is_set() else None
+    if context is not None and context.load_type == DefinitionsLoadType.RECONSTRUCTION:
+        return dg.Definitions(component_tree=components)
+    return get_library_json_enriched_defs(components)
 
 
 @cache

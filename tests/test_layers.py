@@ -117,10 +117,7 @@ def _dispatches_on_kind(tree: ast.AST) -> list[int]:
             for o in operands
         )
         literals = {
-            c.value
-            for o in operands
-            for c in ast.walk(o)
-            if isinstance(c, ast.Constant) and isinstance(c.value, str)
+            c.value for o in operands for c in ast.walk(o) if isinstance(c, ast.Constant) and isinstance(c.value, str)
         }
         if named_kind and literals & set(KIND_NAMES):
             lines.append(node.lineno)

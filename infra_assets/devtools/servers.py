@@ -1,5 +1,5 @@
-"""Local servers for tests, benchmarks, docs and `infra-assets up`: a free port, and waiting for
-an HTTP endpoint to answer."""
+"""Local servers for tests, benchmarks, docs and `infra-assets up`: a free port, waiting for an
+HTTP endpoint to answer, and the processes a command left behind."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -28,3 +29,36 @@ def wait_for_http(
         except Exception:
             time.sleep(interval_s)
     return False
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, whatever session or group it moved to (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (a zombie waiting for its parent counts as gone)."""
+    left = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            left.add(pid)
+    return left

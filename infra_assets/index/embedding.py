@@ -17,11 +17,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ..store.space import ModelInfo
+
+if TYPE_CHECKING:
+    from .query_graph import QueryGraph
 
 DEFAULT_MODEL = "default"
 PACKAGED_MODEL_NAME = "infra-assets/all-MiniLM-L6-v2-int8"
@@ -101,8 +104,6 @@ class Embedder:
         int8 query graph (same vector space, `info` unchanged) when `int8` and it passes its check."""
         from fastembed import TextEmbedding
 
-        from .query_graph import QueryGraph
-
         self.batch_size = batch_size
         self.graph = "passages"  # which ONNX graph computes query vectors: "passages" or "int8-queries"
         self._queries: QueryGraph | None = None
@@ -168,6 +169,17 @@ class Embedder:
     @property
     def dim(self) -> int:
         return self.info.dim
+
+    def truncates(self, text: str) -> bool:
+        """Whether the model sees only the start of `text` (its first `info.max_tokens`
+        wordpieces, [CLS] and [SEP] included)."""
+        if len(text) + 2 <= self.info.max_tokens:  # a wordpiece is at least one character
+            return False
+        tokenizer = self.tokenizer()
+        if tokenizer is None:
+            return len(text) // 4 + 2 > self.info.max_tokens
+        encoded = tokenizer.encode(text)
+        return bool(encoded.overflowing) or len(encoded.ids) > self.info.max_tokens
 
     def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         if not texts:

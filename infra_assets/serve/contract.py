@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BadQuery, NoIndex, Unavailable
 
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = 20_000  # whole paragraphs, as agents pass them; the dense side embeds the start
 MAX_K = 100
 MODES = ("hybrid", "dense", "sparse")
 Mode = Literal["hybrid", "dense", "sparse"]
@@ -47,7 +47,11 @@ class SearchRequest(BaseModel):
     # Strict: a JSON string is not a number and `true` is not a k; unknown fields are typos.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    query: str = Field(..., description=f"What to look for (1..{MAX_QUERY_CHARS} characters).")
+    query: str = Field(
+        ...,
+        description=f"What to look for (1..{MAX_QUERY_CHARS} characters). BM25 uses every term; the dense side "
+        "embeds what the model takes (its first 256 wordpieces, about 1,000 characters of English).",
+    )
     k: int = Field(5, ge=1, le=MAX_K, description=f"How many passages to return (1..{MAX_K}).")
     sources: list[str] | None = Field(None, description="Only these sources (default: all).")
     min_score: float | None = Field(None, allow_inf_nan=False, description="Drop passages scoring below this.")
@@ -88,6 +92,9 @@ class SearchResponse(BaseModel):
     took_ms: float
     index_version: str
     results: list[SearchHit]
+    truncated: bool = Field(
+        False, description="The query ran past the model's window: the dense side embedded only its start."
+    )
 
 
 def describe(exc: ValidationError) -> str:

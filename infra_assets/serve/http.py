@@ -46,7 +46,7 @@ from .fast_path import FastSearch, replay
 from .searcher import Searcher
 
 log = logging.getLogger("infra_assets.api")
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 256 * 1024  # a 20,000-character query, JSON-escaped, fits
 OPEN_PATHS = frozenset({"/healthz"})  # answered without the API key: liveness probes carry none
 
 
@@ -55,7 +55,11 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(..., description="`ok`, or `no index` before the first publish.")
+    status: str = Field(
+        ...,
+        description="`ok` (a query now is fast), `starting` (the served index or the query model is still "
+        "warming), or `no index` before the first publish.",
+    )
     index_version: str | None = None
     detail: str | None = None
 
@@ -94,6 +98,13 @@ class SourcesCache:
                     log.error("%s", exc)  # keep serving the last good list
                 self._mtime = mtime
         return self._sources
+
+    def model(self) -> str | None:
+        """The embedding model the sources file names (None when it cannot be read)."""
+        try:
+            return load_sources(self.path).embedding.model
+        except (OSError, SourcesConfigError):
+            return None
 
 
 class Guard:
@@ -175,10 +186,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:  # load the index and the model before the first request, not during it
-            searcher.warm()
+        # The query models and the index loaded and run once before the first request (uvicorn
+        # accepts connections only after this), even with nothing published yet.
+        try:
+            searcher.warm(sources.model())
         except NoIndex:
             log.warning("no index published yet; /search answers 503 until `infra-assets refresh` runs")
+        except Exception:  # a model that will not load: the first query says why
+            log.exception("could not warm the query model")
         stop = threading.Event()
         searcher.watch(stop)
         try:
@@ -252,13 +267,16 @@ def create_app(
         summary="Liveness and the served index version",
         response_model=Health,
         response_model_exclude_none=True,
-        responses={503: {"model": Health, "description": "No index has been published yet."}},
+        responses={503: {"model": Health, "description": "No index has been published yet, or it is warming."}},
     )
     def healthz() -> Any:
         try:
             gen = searcher.generation()
         except NoIndex as exc:
             return JSONResponse({"status": "no index", "detail": str(exc)}, status_code=503)
+        if not searcher.ready():
+            detail = "the query model is warming; /search answers, slowly, until it is ready"
+            return JSONResponse({"status": "starting", "index_version": gen.version, "detail": detail}, status_code=503)
         return {"status": "ok", "index_version": gen.version}
 
     return app

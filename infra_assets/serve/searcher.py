@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..index.bm25 import get_sparse_embedder
 from ..index.embedding import Embedder, get_embedder
@@ -31,8 +31,19 @@ from .contract import (
 from .query_vectors import QUERY_THREADS, QueryEmbedder, default_solo_threads
 from .watcher import Generation, GenerationWatcher
 
+if TYPE_CHECKING:
+    from ..store.generations import Manifest
+
 # HNSW search breadth: recall@10 vs exact search 0.96-0.98 at 100k points (BENCHMARKS.md).
 HNSW_EF = 200
+# What a start or a swap runs once before it counts as ready: a short and a long question, alone
+# and in a batch, so the sessions' first-call costs (arena, kernels, shapes) are paid then, not by
+# the first caller.
+WARM_QUERIES = (
+    "warm up",
+    "how does a long question reach the model that answers it, and which part of it is embedded when "
+    "it runs past the model's window of wordpieces, in a search API that keeps its index fresh",
+)
 
 __all__ = ["HNSW_EF", "MAX_K", "MAX_QUERY_CHARS", "MODES", "BadQuery", "NoIndex", "Searcher"]
 
@@ -60,7 +71,9 @@ class Searcher:
     ):
         self.root = Path(serving_dir)
         self.shard_process = shard_process
-        self.generations = GenerationWatcher(self.root, api_key=api_key, open_shard=self._open_shard)
+        self.generations = GenerationWatcher(
+            self.root, api_key=api_key, open_shard=self._open_shard, prepare=self._prepare_generation
+        )
         self._model = model
         self._embedder = embedder
         self._given_embedder = embedder is not None
@@ -68,6 +81,7 @@ class Searcher:
         self._query_int8 = query_int8
         self._solo_threads = solo_threads if solo_threads is not None else default_solo_threads()
         self._lock = threading.Lock()
+        self._prepared: set[str] = set()  # models loaded and run once (`prepare`)
         # Query vectors: cached by (model, text), concurrent misses embedded in one model call.
         self.queries = QueryEmbedder(parallel=query_parallel)
         self.hnsw_ef = HNSW_EF
@@ -102,8 +116,14 @@ class Searcher:
         return self.generations.reload()
 
     def watch(self, stop: threading.Event) -> None:
-        """Follow new generations in a background thread (loading each one's model there too)."""
-        self.generations.watch(stop, on_swap=lambda gen: self.embedder(gen.manifest.model))
+        """Follow new generations in a background thread: each one is opened, its model prepared
+        and one query run on it there, before it is swapped in."""
+        self.generations.watch(stop)
+
+    def ready(self) -> bool:
+        """A generation is served and its query models are warm: a query now is fast."""
+        gen = self.generations.loaded()
+        return gen is not None and (self._model or gen.manifest.model) in self._prepared
 
     def close(self) -> None:
         self.generations.close()
@@ -132,10 +152,43 @@ class Searcher:
                 )
             return self._solo
 
-    def warm(self) -> None:
-        """Load the current generation and the query model before the first request."""
-        gen = self.generation()
-        self.embedder(gen.manifest.model).embed_query("warm up")
+    def prepare(self, model: str | None = None) -> None:
+        """Load every model a query can use (the batch session, the all-cores session a lone
+        query runs on, BM25) and run each once; idempotent. The API calls it at start, before any
+        index exists, and for each new generation before it is swapped in."""
+        name = self._model or model or "default"
+        if name in self._prepared:
+            return
+        embedder = self.embedder(name)
+        embedder.embed_queries(list(WARM_QUERIES))
+        for text in WARM_QUERIES:
+            embedder.embed_query(text)
+        solo = self.solo_embedder(name)
+        if solo is not None:
+            for text in WARM_QUERIES:
+                solo.embed_query(text)
+        get_sparse_embedder().embed_query(WARM_QUERIES[-1])
+        with self._lock:
+            self._prepared.add(name)
+
+    def _prepare_generation(self, gen: Generation) -> None:
+        """Before a generation is swapped in: its model warm, and one real query through its store
+        (the shard process, payloads, the document join) so the first caller's is not the first."""
+        self.prepare(gen.manifest.model)
+        vector = self.embedder(gen.manifest.model).embed_query(WARM_QUERIES[0]).tolist()
+        sparse = get_sparse_embedder().embed_query(WARM_QUERIES[0]) if gen.manifest.sparse else None
+        gen.store.search(StoreQuery(vector, 5, None, None, self.hnsw_ef, sparse))
+
+    def warm(self, model: str | None = None) -> None:
+        """Load and warm the query models (`model`, the sources file's, when nothing is published
+        yet), then open the current generation. Raises `NoIndex` when there is none yet, after
+        the models are warm."""
+        try:
+            gen = self.generation()
+        except NoIndex:
+            self.prepare(model)
+            raise
+        self.prepare(gen.manifest.model)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -145,6 +198,14 @@ class Searcher:
         """`query` for scripts: the `/search` response object as a dict. Raises `BadQuery` for
         bad input and `NoIndex` when nothing is published yet."""
         return self.query(SearchRequest.of(query, k, sources, min_score, mode)).model_dump()
+
+    def truncated(self, request: SearchRequest, manifest: Manifest, mode: str) -> bool:
+        """Whether the dense side saw only the start of the query: the model embeds its first
+        `max_tokens` wordpieces (256 for the packaged model, about 1,000 characters of English);
+        BM25 uses every term."""
+        if mode == "sparse":
+            return False
+        return self.embedder(manifest.model).truncates(request.query)
 
     @staticmethod
     def validate(request: SearchRequest, gen: Generation) -> None:
@@ -217,7 +278,11 @@ class Searcher:
                     )
                 )
             answer = SearchResponse.model_construct(
-                query=request.query, took_ms=_ms(started), index_version=gen.version, results=results
+                query=request.query,
+                took_ms=_ms(started),
+                index_version=gen.version,
+                results=results,
+                truncated=self.truncated(request, gen.manifest, mode),
             )
             gen.answers.put(key, answer)
             return answer

@@ -143,10 +143,14 @@ class GenerationWatcher:
         *,
         api_key: str | None = None,
         open_shard: Callable[[Path], VectorReader] = EmbeddedReader.open,
+        prepare: Callable[[Generation], object] | None = None,
     ):
+        """`prepare`: run on each newly opened generation before it is swapped in (warming it);
+        if it raises, the generation is closed and the current one kept."""
         self.root = Path(serving_dir)
         self.api_key = api_key
         self.open_shard = open_shard
+        self.prepare = prepare
         self._gen: Generation | None = None
         self._checked = 0.0
         self._current_mtime: int | None = None
@@ -157,21 +161,15 @@ class GenerationWatcher:
         self._in_flight = 0  # queries using a generation now (guarded by _swap_lock)
         self._thread: threading.Thread | None = None
 
-    def watch(
-        self,
-        stop: threading.Event,
-        interval_s: float = RELOAD_CHECK_S,
-        on_swap: Callable[[Generation], object] | None = None,
-    ) -> None:
+    def watch(self, stop: threading.Event, interval_s: float = RELOAD_CHECK_S) -> None:
         """Follow new generations from a background thread, so swaps (opening the new shard,
-        `on_swap`: loading the model) never happen on a request's time."""
+        `prepare`: warming it) never happen on a request's time."""
 
         def loop() -> None:
             failures = 0
             while not stop.wait(interval_s * 2 ** min(failures, WATCH_BACKOFF_STEPS)):
                 try:
-                    if self.reload() and self._gen is not None and on_swap is not None:
-                        on_swap(self._gen)
+                    self.reload()
                     failures = 0
                 except Exception:  # a half-deleted or unreadable generation: keep the current one,
                     failures += 1  # and look again less often (each try may start a shard process)
@@ -188,6 +186,10 @@ class GenerationWatcher:
             self.reload()
         if self._gen is None:
             raise NoIndex("no index has been published yet: run `infra-assets refresh`")
+        return self._gen
+
+    def loaded(self) -> Generation | None:
+        """The generation being served, without looking for a newer one (None: none yet)."""
         return self._gen
 
     @contextmanager
@@ -223,6 +225,12 @@ class GenerationWatcher:
                 self._current_mtime = mtime
                 return False
             new = open_generation(self.root, manifest, api_key=self.api_key, open_shard=self.open_shard)
+            if self.prepare is not None:
+                try:
+                    self.prepare(new)
+                except BaseException:
+                    new.retire()
+                    raise
             with self._swap_lock:
                 old, self._gen = self._gen, new  # the swap: one reference assignment
             self._current_mtime = mtime

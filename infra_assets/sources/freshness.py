@@ -9,7 +9,8 @@ Status records (`INFRA_ASSETS_DATA_DIR/status/NAME.json`, plain files, so the CL
 any process read the same truth without a Dagster instance) are written by the raw and clean
 assets and by the change sensor, under a lock:
 
-- `never`: never verified; `failing`: the last attempt failed;
+- `never`: nothing of the source is served yet (never verified, or verified but not yet published);
+  `failing`: the last attempt failed;
 - `stale`: last verified longer ago than the budget; `warn`: past the warn window; else `fresh`.
 """
 
@@ -136,9 +137,11 @@ def source_status(
 ) -> dict[str, Any]:
     """One row of `GET /sources`.
 
-    Fresh means: verified against the live site within the budget's warn window, and every change
-    seen has reached the serving index. A change not yet served counts from when it was seen.
-    `published`: the served generation's per-source counts and time (`Manifest.source_view()`).
+    Fresh means: served, verified against the live site within the budget's warn window, and every
+    change seen has reached the serving index. A change not yet served counts from when it was
+    seen; a source the served generation does not hold is `never` (or `failing`), however recently
+    it was fetched. `published`: the served generation's per-source counts and time
+    (`Manifest.source_view()`).
     """
     now = now or datetime.now(timezone.utc)
     budget = source.budget
@@ -152,8 +155,9 @@ def source_status(
         age = max(age or 0.0, (now - changed).total_seconds())
     error = record.get("last_error")
     failing = bool(error) and (verified is None or (attempted is not None and attempted > verified))
-    status = budget.status(age if verified else None, failing)
-    counts = (published or {}).get("sources", {}).get(source.name, {})
+    served_sources = (published or {}).get("sources", {})
+    status = budget.status(age if verified and source.name in served_sources else None, failing)
+    counts = served_sources.get(source.name, {})
     return {
         "name": source.name,
         "kind": source.kind,
@@ -169,7 +173,9 @@ def source_status(
     }
 
 
-def sources_report(sources: Sequence[Source], data_dir: Path, published: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The `GET /sources` response object."""
-    now = datetime.now(timezone.utc)
+def sources_report(
+    sources: Sequence[Source], data_dir: Path, published: Mapping[str, Any] | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The `GET /sources` response object (at `now`, default: now)."""
+    now = now or datetime.now(timezone.utc)
     return {"sources": [source_status(s, read_record(data_dir, s.name), published, now) for s in sources]}

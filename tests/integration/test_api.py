@@ -16,7 +16,7 @@ import requests
 
 from infra_assets.demo import site_files
 from infra_assets.serve.fast_path import request_from_body, request_from_query
-from infra_assets.serve.http import create_app
+from infra_assets.serve.http import MAX_BODY_BYTES, create_app
 from infra_assets.serve.searcher import Searcher
 from tests.support.project import index_demo_site
 from tests.support.servers import Api, free_port
@@ -43,7 +43,7 @@ def test_search_get_and_post_answer_the_contract(api, indexed):
     r = requests.get(f"{api.url}/search", params={"q": spec.query, "k": 3}, timeout=10)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "took_ms", "index_version", "results"}
+    assert set(body) == {"query", "took_ms", "index_version", "results", "truncated"}
     assert len(body["results"]) == 3
     top = body["results"][0]
     assert set(top) == {"id", "score", "url", "title", "text", "source", "chunk", "fetched_at", "changed_at"}
@@ -71,8 +71,8 @@ def test_search_modes(api, indexed, mode):
 BAD_GET = {  # id: (query parameters, a word the detail must contain)
     "empty query": ({"q": ""}, "empty"),
     "blank query": ({"q": "   "}, "empty"),
-    "2,001 characters": ({"q": "x" * 2001}, "longer"),
-    "10,000 characters": ({"q": "x" * 10_000}, "q"),
+    "20,001 characters": ({"q": "x" * 20_001}, "longer"),
+    "50,000 characters": ({"q": "x" * 50_000}, "longer"),
     "missing q": ({}, "q"),
     "k = 0": ({"q": "bees", "k": 0}, "k"),
     "k = 101": ({"q": "bees", "k": 101}, "k"),
@@ -99,7 +99,7 @@ def test_bad_get_input_is_a_4xx_with_a_detail(api, params, word):
 BAD_POST = {  # id: (body: JSON value, or raw bytes sent as application/json; a word the detail must contain)
     "empty query": ({"query": ""}, "empty"),
     "blank query": ({"query": " \n "}, "empty"),
-    "2,001 characters": ({"query": "x" * 2001}, "longer"),
+    "20,001 characters": ({"query": "x" * 20_001}, "longer"),
     "missing query": ({"k": 3}, "query"),
     "query null": ({"query": None}, "query"),
     "query a number": ({"query": 5}, "query"),
@@ -134,6 +134,39 @@ def test_bad_post_input_is_a_4xx_with_a_detail(api, body, word):
     assert isinstance(detail, str) and word in detail and "Traceback" not in r.text
 
 
+def test_long_questions_are_answered_and_say_they_were_truncated(api, indexed):
+    spec = indexed[2][3]
+    # A whole paragraph an agent might pass: the question first, then context past the model's window.
+    long = (spec.query + ". " + " ".join(p.query for p in indexed[2]) * 40)[:5000]
+    for r in (
+        requests.post(f"{api.url}/search", json={"query": long, "k": 3}, timeout=30),
+        requests.get(f"{api.url}/search", params={"q": long, "k": 3}, timeout=30),
+    ):
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["truncated"] is True and body["query"] == long and len(body["results"]) == 3
+    at_limit = requests.post(f"{api.url}/search", json={"query": "x " * 10_000, "mode": "sparse"}, timeout=30)
+    assert at_limit.status_code == 200 and at_limit.json()["truncated"] is False  # BM25 alone sees every term
+    short = requests.get(f"{api.url}/search", params={"q": spec.query}, timeout=10).json()
+    assert short["truncated"] is False
+    over = requests.post(f"{api.url}/search", json={"query": "x" * 20_001}, timeout=10)
+    assert over.status_code == 400 and "20000" in over.json()["detail"]
+
+
+def test_the_api_warms_the_model_before_anything_is_published(tmp_path):
+    """Started on an empty data folder, the API loads and runs the query model before it accepts
+    connections, says `no index` until a generation is served, and `ok` only once it is warm."""
+    searcher = Searcher(tmp_path / "serving")
+    server = Api(create_app(searcher, data_dir=tmp_path, sources_path=tmp_path / "none.yaml", api_key=""))
+    try:
+        assert "default" in searcher._prepared and searcher._embedder is not None
+        health = requests.get(f"{server.url}/healthz", timeout=10)
+        assert health.status_code == 503 and health.json()["status"] == "no index"
+        assert not searcher.ready()
+    finally:
+        server.stop()
+
+
 def test_unknown_paths_and_methods_answer_json(api):
     r = requests.get(f"{api.url}/nope", timeout=10)
     assert r.status_code == 404 and r.json()["detail"]
@@ -142,11 +175,11 @@ def test_unknown_paths_and_methods_answer_json(api):
 
 
 def test_oversized_body_is_refused(api, indexed):
-    big = b"{" + b" " * 100_000 + b"}"
+    big = b"{" + b" " * (MAX_BODY_BYTES + 1) + b"}"
     r = requests.post(f"{api.url}/search", data=big, headers={"content-type": "application/json"}, timeout=10)
     assert r.status_code == 413 and "bytes" in r.json()["detail"]
     # Without a Content-Length (chunked), the cap still holds...
-    chunks = (b" " * 30_000 for _ in range(3))
+    chunks = (b" " * (MAX_BODY_BYTES // 2) for _ in range(3))
     r = requests.post(f"{api.url}/search", data=chunks, headers={"content-type": "application/json"}, timeout=10)
     assert r.status_code == 413 and "bytes" in r.json()["detail"]
     # ...on /mcp too,

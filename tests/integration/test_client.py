@@ -41,7 +41,8 @@ def test_search_sources_health(servers, indexed):
     spec = indexed[2][3]
     with Client(open_api.url) as api:
         found = api.search(spec.query, k=3)
-        assert set(found) == {"query", "took_ms", "index_version", "results"} and len(found["results"]) == 3
+        assert set(found) == {"query", "took_ms", "index_version", "results", "truncated"}
+        assert len(found["results"]) == 3
         assert found["results"][0]["title"] == spec.title
         assert api.search(spec.query, k=2, sources="demo")["results"][0]["title"] == spec.title
         dense = api.search(spec.query, k=2, sources=["demo"], min_score=0.2, mode="dense")["results"]

@@ -85,11 +85,11 @@ def test_search_web_answers_like_the_http_api(api, indexed):
         ({"query": "bees", "k": 500}, "k"),
         ({"query": "bees", "k": "many"}, "k"),
         ({"query": "   "}, "empty"),
-        ({"query": "x" * 2001}, "longer"),
+        ({"query": "x" * 20_001}, "longer"),
         ({"query": "bees", "source": "nope"}, "nope"),
         ({"k": 3}, "query"),
     ],
-    ids=["k=0", "k=500", "k not an int", "blank query", "2,001 characters", "unknown source", "no query"],
+    ids=["k=0", "k=500", "k not an int", "blank query", "20,001 characters", "unknown source", "no query"],
 )
 def test_bad_input_is_a_tool_error(api, args, word):
     _, [bad, good] = run(list_and_call(f"{api.url}/mcp", [args, {"query": "bees", "k": 1}]))

@@ -55,7 +55,7 @@ def test_refresh_then_search_and_status(cli_env, site):
         out = run(cli_env, "search", spec.query, "-k", "3", "--json")
         assert out.returncode == 0, out.stderr
         response = json.loads(out.stdout)
-        assert set(response) == {"query", "took_ms", "index_version", "results"}
+        assert set(response) == {"query", "took_ms", "index_version", "results", "truncated"}
         assert response["results"][0]["url"] == f"{site.url}{spec.path}", spec.query
 
     human = run(cli_env, "search", pages[0].query)

@@ -40,6 +40,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "infra-assets"
 
 
+@pytest.mark.system  # derives the query graph from the wheel (seconds)
 def test_query_graph_is_derived_cached_and_ranks_like_the_passage_graph(cache):
     queries = Embedder(threads=1, queries=True)
     passages = Embedder(threads=1)

@@ -8,10 +8,12 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infra_assets.components.automation import backstop_cron
 from infra_assets.components.source_defs import freshness_policy
-from infra_assets.sources.freshness import FreshnessBudget, source_status
+from infra_assets.sources.freshness import STATUSES, FreshnessBudget, source_status
 from infra_assets.sources.spec import parse_source
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -32,6 +34,14 @@ def feed(freshness="1h", check_every="5m", name="news"):
 
 def ago(seconds: float) -> str:
     return (NOW - timedelta(seconds=seconds)).isoformat()
+
+
+def served(published_ago: float = 10, *names: str) -> dict:
+    """A served generation holding `names` (default: the feed), published `published_ago` s ago."""
+    return {
+        "published_at": ago(published_ago),
+        "sources": {n: {"documents": 2, "chunks": 5} for n in names or ("news",)},
+    }
 
 
 # --------------------------------------------------------------------------- the budget's cadences
@@ -139,14 +149,14 @@ def test_failing_before_the_first_verification():
 
 def test_failing_when_the_last_attempt_after_a_verification_failed():
     record = {"last_verified_at": ago(600), "last_attempt_at": ago(60), "last_error": "connection failed"}
-    row = source_status(feed(), record, None, NOW)
+    row = source_status(feed(), record, served(), NOW)
     assert row["status"] == "failing" and row["error"] == "connection failed"
     assert row["age_s"] == 600.0 and row["last_verified"] == ago(600)
 
 
 def test_an_error_older_than_the_last_verification_is_not_failing():
     record = {"last_verified_at": ago(300), "last_attempt_at": ago(900), "last_error": "connection failed"}
-    row = source_status(feed(), record, None, NOW)
+    row = source_status(feed(), record, served(), NOW)
     assert row["status"] == "fresh" and row["error"] is None and row["age_s"] == 300.0
 
 
@@ -155,30 +165,43 @@ def test_an_error_older_than_the_last_verification_is_not_failing():
     [(0, "fresh"), (300, "fresh"), (1800, "fresh"), (1801, "warn"), (2400, "warn"), (3601, "stale"), (7200, "stale")],
 )
 def test_verified_age_against_the_budget(age_s, status):
-    row = source_status(feed(), {"last_verified_at": ago(age_s), "last_attempt_at": ago(age_s)}, None, NOW)
+    row = source_status(feed(), {"last_verified_at": ago(age_s), "last_attempt_at": ago(age_s)}, served(), NOW)
     assert (row["status"], row["age_s"]) == (status, float(age_s))
 
 
 def test_the_same_age_reads_against_each_source_own_budget():
     record = {"last_verified_at": ago(400)}
-    assert source_status(feed("1h"), record, None, NOW)["status"] == "fresh"
-    assert source_status(feed("10m"), record, None, NOW)["status"] == "warn"
-    assert source_status(feed("5m"), record, None, NOW)["status"] == "stale"
+    assert source_status(feed("1h"), record, served(), NOW)["status"] == "fresh"
+    assert source_status(feed("10m"), record, served(), NOW)["status"] == "warn"
+    assert source_status(feed("5m"), record, served(), NOW)["status"] == "stale"
 
 
 def test_a_change_seen_but_not_served_counts_from_when_it_was_seen():
     record = {"last_verified_at": ago(300), "last_changed_at": ago(2700)}
-    published_before = {"published_at": ago(3000), "sources": {}}
-    for published in (None, published_before):
-        row = source_status(feed(), record, published, NOW)
-        assert (row["status"], row["age_s"]) == ("warn", 2700.0), published
-        assert row["last_changed"] == ago(2700)
+    row = source_status(feed(), record, served(3000), NOW)
+    assert (row["status"], row["age_s"]) == ("warn", 2700.0)
+    assert row["last_changed"] == ago(2700)
     # Unserved for longer than the budget: stale, however recently it was verified.
-    stale = source_status(feed(), {"last_verified_at": ago(60), "last_changed_at": ago(4000)}, None, NOW)
+    stale = source_status(feed(), {"last_verified_at": ago(60), "last_changed_at": ago(4000)}, served(5000), NOW)
     assert (stale["status"], stale["age_s"]) == ("stale", 4000.0)
     # Once the serving index has it, only the verification's age counts.
-    served = source_status(feed(), record, {"published_at": ago(2000), "sources": {}}, NOW)
-    assert (served["status"], served["age_s"]) == ("fresh", 300.0)
+    now_served = source_status(feed(), record, served(2000), NOW)
+    assert (now_served["status"], now_served["age_s"]) == ("fresh", 300.0)
+
+
+@pytest.mark.parametrize(
+    "published",
+    [None, {"published_at": ago(10), "sources": {}}, served(10, "other")],
+    ids=["nothing published", "an empty generation", "a generation of other sources"],
+)
+def test_never_fresh_before_anything_of_the_source_is_served(published):
+    # Fetched and verified a second ago, cleaned, even embedded: not served, so not fresh.
+    record = {"last_verified_at": ago(1), "last_attempt_at": ago(1), "last_changed_at": ago(1)}
+    row = source_status(feed(), record, published, NOW)
+    assert row["status"] == "never" and (row["documents"], row["chunks"]) == (0, 0)
+    assert row["last_verified"] == ago(1)  # what happened is still shown
+    failed = {**record, "last_attempt_at": ago(0), "last_error": "HTTP 500"}
+    assert source_status(feed(), failed, published, NOW)["status"] == "failing"
 
 
 def test_counts_come_from_the_served_generation():
@@ -190,6 +213,40 @@ def test_counts_come_from_the_served_generation():
     assert (row["documents"], row["chunks"]) == (12, 40)
     missing = source_status(feed(name="absent"), {"last_verified_at": ago(100)}, published, NOW)
     assert (missing["documents"], missing["chunks"]) == (0, 0)
+
+
+moments = st.one_of(st.none(), st.integers(0, 10 * 3600).map(ago))
+
+
+@given(
+    verified=moments,
+    attempted=moments,
+    changed=moments,
+    error=st.one_of(st.none(), st.just("HTTP 500")),
+    published_at=moments,
+    holds_source=st.booleans(),
+    other_sources=st.booleans(),
+)
+def test_never_fresh_unless_served(verified, attempted, changed, error, published_at, holds_source, other_sources):
+    source = parse_source({"name": "s", "kind": "page", "urls": ["https://example.org/"], "freshness": "1h"})
+    record = {
+        k: v
+        for k, v in {
+            "last_verified_at": verified,
+            "last_attempt_at": attempted,
+            "last_changed_at": changed,
+            "last_error": error,
+        }.items()
+        if v is not None
+    }
+    served = {"s": {"documents": 1, "chunks": 1}} if holds_source else {}
+    if other_sources:
+        served["t"] = {"documents": 3, "chunks": 9}
+    published = {"published_at": published_at, "sources": served} if published_at else None
+    row = source_status(source, record, published, NOW)
+    assert row["status"] in STATUSES
+    if not (holds_source and published):
+        assert row["status"] in ("never", "failing")
 
 
 # --------------------------------------------------------------------------- Dagster takes its windows from it
