@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra_assets.devtools.servers import alive, descendants, free_port  # noqa: E402
+from infra_assets.devtools.servers import alive, descendants, free_port, start_cli  # noqa: E402
 
 CHECKOUT = Path.cwd()  # the project measured: `compare.py` runs each side in its own checkout
 README_QUERY = "how do bees find flowers"
@@ -136,13 +136,8 @@ def one_run(python: str, load: int) -> dict[str, Any]:
     extra = ExtraSite()
     log = open(work / "up.log", "w")  # noqa: SIM115 - closed below, once `up` has exited
     started = time.monotonic()
-    up = subprocess.Popen(
-        [python, "-m", "infra_assets.cli", "up", "--ui-port", str(ui_port), "--api-port", str(api_port)],
-        env=env,
-        cwd=CHECKOUT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    up = start_cli(
+        ["up", "--ui-port", str(ui_port), "--api-port", str(api_port)], cwd=CHECKOUT, env=env, log=log, python=python
     )
     try:
         if not wait_for(lambda: get(f"{api}/healthz", 5)[0] != 0, 300):
@@ -192,14 +187,7 @@ def one_run(python: str, load: int) -> dict[str, Any]:
     serve_api = f"http://127.0.0.1:{serve_port}"
     serve_log = open(work / "serve.log", "w")  # noqa: SIM115 - closed below
     serve_started = time.monotonic()
-    serve = subprocess.Popen(
-        [python, "-m", "infra_assets.cli", "serve", "--port", str(serve_port)],
-        env=env,
-        cwd=CHECKOUT,
-        stdout=serve_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    serve = start_cli(["serve", "--port", str(serve_port)], cwd=CHECKOUT, env=env, log=serve_log, python=python)
     try:
         if wait_for(lambda: get(f"{serve_api}/healthz", 5)[0] != 0, 300, 0.1):
             result["serve_accepting_s"] = round(time.monotonic() - serve_started, 2)

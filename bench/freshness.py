@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from infra_assets.demo.content import demo_pages, generated_pages, site_files  # noqa: E402
 from infra_assets.demo.site import SiteServer  # noqa: E402
-from infra_assets.devtools.servers import free_port  # noqa: E402
+from infra_assets.devtools.servers import free_port, start_cli  # noqa: E402
 
 SITE_PAGES = 30
 
@@ -96,23 +96,8 @@ def main() -> None:
         )
         env.pop("QDRANT_URL", None)
         log = open(work / "up.log", "w")  # noqa: SIM115 - closed in the `finally` below, once `up` has exited
-        up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "infra_assets.cli",
-                "up",
-                "--no-demo",
-                "--ui-port",
-                str(ui_port),
-                "--api-port",
-                str(api_port),
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        up = start_cli(
+            ["up", "--no-demo", "--ui-port", str(ui_port), "--api-port", str(api_port)], cwd=ROOT, env=env, log=log
         )
         api = f"http://127.0.0.1:{api_port}"
         try:

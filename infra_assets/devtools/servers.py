@@ -4,10 +4,13 @@ HTTP endpoint to answer, and the processes a command left behind."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
@@ -62,3 +65,18 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             left.add(pid)
     return left
+
+
+def start_cli(
+    args: list[str], *, cwd: Path, env: dict[str, str], log: IO[str], python: str = sys.executable
+) -> subprocess.Popen[bytes]:
+    """`infra-assets ARGS` as a user runs it, in its own session (so SIGINT to its group is a
+    Ctrl-C), its output to `log`."""
+    return subprocess.Popen(
+        [python, "-m", "infra_assets.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

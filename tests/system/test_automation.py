@@ -16,6 +16,7 @@ from infra_assets.components.automation import backstop_cron, follow_upstream
 from infra_assets.demo import demo_pages, site_files
 from infra_assets.sources.freshness import read_record, source_status
 from infra_assets.sources.spec import parse_source
+from infra_assets.store.generations import read_current
 from tests.support.project import check, metadata, sensor_tick
 
 
@@ -63,7 +64,9 @@ def test_sensor_first_run_no_change_change_and_failure(project, site, demo):
     assert requests_ == [] and "no change" in skip
     assert site.count(status=304) >= 8 and site.count(status=200) <= 2  # robots.txt and nothing else
     record = read_record(project.data_dir, "site")
-    assert source_status(sources.get("site"), record, None)["status"] == "fresh"
+    served = read_current(project.data_dir / "serving")
+    assert served is not None
+    assert source_status(sources.get("site"), record, served.to_json())["status"] == "fresh"
 
     # A page changes (sitemap re-dated): one run, and the same change gives the same run key.
     changed = dict(site_files([pages[2]], site.url))[pages[2].path][0].replace(b"<p>", b"<p>Breaking update. ", 1)

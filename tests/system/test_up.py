@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from infra_assets.demo import demo_pages, site_files
-from infra_assets.devtools.servers import alive, descendants, free_port
+from infra_assets.devtools.servers import alive, descendants, free_port, start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,23 +31,8 @@ def test_up_answers_by_itself_and_ctrl_c_stops_everything(project, site, tmp_pat
     env = dict(os.environ, DAGSTER_HOME=str(home))
     api = f"http://127.0.0.1:{api_port}"
     log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - closed below
-    up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "infra_assets.cli",
-            "up",
-            "--no-demo",
-            "--api-port",
-            str(api_port),
-            "--ui-port",
-            str(ui_port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    up = start_cli(
+        ["up", "--no-demo", "--api-port", str(api_port), "--ui-port", str(ui_port)], cwd=ROOT, env=env, log=log
     )
     try:
         answer = None
