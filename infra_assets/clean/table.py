@@ -19,7 +19,9 @@ import polars as pl
 from polars.datatypes import DataTypeClass
 
 from ..fetch.blobs import BlobStore
+from .documents import extract_document, sniff
 from .extract import extract_html, html_fragment_to_text
+from .near_duplicates import duplicates
 
 CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
@@ -34,6 +36,7 @@ CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "body_hash": pl.String,
     "final_url": pl.String,
     "n_chars": pl.Int64,
+    "duplicate_of": pl.String,  # the URL whose (nearly) identical text is indexed instead; null: indexed
 }
 MIN_TEXT_CHARS = 20  # below this a "document" is an empty shell (a redirect page, a stub)
 # From this many pages on, spreading extraction over the cores pays for starting the worker
@@ -51,6 +54,7 @@ class Cleaned:
     reused: int = 0
     kept: int = 0
     gone: int = 0
+    duplicates: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
 
 
@@ -58,8 +62,28 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
 
 
-def _extract_one(job: Job) -> tuple[str | None, str]:
+# Ends each page (or slide) of a paged document's text, so chunks keep their page numbers.
+PAGE_BREAK = "\f"
+PAGED = ("pdf", "pptx")
+
+
+def _extract_with_reason(job: Job) -> tuple[str | None, str, str | None]:
+    """(title, text, why part or all of it could not be read)."""
     body, kind, url, content_type = job
+    if kind == "html":
+        document = sniff(body, content_type, url)
+        if document is not None:
+            # PDF, Office, plain text, Markdown: parsed in an isolated worker with its own limits.
+            doc = extract_document(body, document)
+            if document in PAGED:
+                text = "".join(page + PAGE_BREAK for page in doc.pages) if "".join(doc.pages).strip() else ""
+            else:
+                text = "\n".join(doc.pages)
+            return doc.title, text, doc.reason
+    return (*_extract_markup(body, kind, url, content_type), None)
+
+
+def _extract_markup(body: bytes, kind: str, url: str, content_type: str | None) -> tuple[str | None, str]:
     if kind == "fragment":
         return None, html_fragment_to_text(body.decode("utf-8", errors="replace"))
     if kind == "text":
@@ -71,8 +95,7 @@ def _extract_one(job: Job) -> tuple[str | None, str]:
 
 def _safe_extract(job: Job) -> tuple[str | None, str, str | None]:
     try:
-        title, text = _extract_one(job)
-        return title, text, None
+        return _extract_with_reason(job)
     except Exception as exc:  # an extractor bug on one page must not sink the source
         return None, "", f"extraction failed: {type(exc).__name__}: {exc}"
 
@@ -163,8 +186,19 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
             }
         )
         out.extracted += 1
+    # Near-duplicates (print views, ?ref= copies, syndicated copies) are kept here as alternates,
+    # each naming the URL that is indexed; the index holds one copy (BENCHMARKS.md, "Near-duplicates").
+    same = duplicates([(r["url"], r["text"]) for r in rows])
+    for r in rows:
+        r["duplicate_of"] = same.get(r["url"])
+    out.duplicates = len(same)
     out.table = pl.DataFrame(rows, schema=CLEAN_SCHEMA) if rows else out.table
     return out
+
+
+def indexed(clean: pl.DataFrame) -> pl.DataFrame:
+    """The documents of a clean table the index holds: all but the near-duplicates."""
+    return clean.filter(pl.col("duplicate_of").is_null()) if "duplicate_of" in clean.columns else clean
 
 
 def _kept(old: Row, reason: str) -> Row:

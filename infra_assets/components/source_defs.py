@@ -130,6 +130,8 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
             "seconds": round(collected.seconds, 3),
             "listing_complete": collected.complete,
         }
+        if collected.crawl:
+            metadata["crawl"] = dg.MetadataValue.json(collected.crawl)
         problems: list[tuple[str, str] | str] = [
             (r["url"], r["error"] or r["outcome"])
             for r in table.iter_rows(named=True)
@@ -174,6 +176,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
             "kept_after_failure": cleaned.kept,
             "gone": cleaned.gone,
             "bad_documents": len(cleaned.problems),
+            "near_duplicates": cleaned.duplicates,
             "characters": int(table["n_chars"].sum()) if table.height else 0,
             "seconds": round(time.monotonic() - started, 3),
             "preview": preview(table),

@@ -238,7 +238,7 @@ def site_files(pages: list[PageSpec], base_url: str) -> dict[str, tuple[bytes, s
         json.dumps({"items": items}, indent=1).encode("utf-8"),
         "application/json",
     )
-    robots = f"User-agent: *\nDisallow: /private/\n\nSitemap: {base}/sitemap.xml\n"
+    robots = f"User-agent: *\nDisallow: /private/\nDisallow: /library/private/\n\nSitemap: {base}/sitemap.xml\n"
     files["/robots.txt"] = (robots.encode("utf-8"), "text/plain; charset=utf-8")
     secret = (
         "<!DOCTYPE html><html><head><title>Staff only</title></head>"
@@ -355,6 +355,9 @@ def publish(server: SiteServer, pages: list[PageSpec]) -> None:
 
 def demo_site(n: int = 30, port: int = 0, seed: int = 0) -> SiteServer:
     """A started `SiteServer` with n demo pages, index, sitemap, feeds, API and robots.txt."""
+    from infra_assets.demo.library import publish_library
+
     server = SiteServer(port=port).start()
     publish(server, demo_pages(n, seed))
+    publish_library(server)
     return server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import ThreadingHTTPServer
@@ -88,6 +89,7 @@ class SiteServer:
         self._delays: dict[str | None, float] = {}
         self._trickle: dict[str, tuple[float, int]] = {}
         self._fail_all: int | None = None
+        self._generators: dict[str, Callable[[str], str | None]] = {}
         self._log: list[RequestRecord] = []
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -186,6 +188,12 @@ class SiteServer:
         """Serve many files at once (the output of `content.site_files`)."""
         for path, (body, ctype) in files.items():
             self.set_page(path, body, ctype)
+
+    def set_generator(self, prefix: str, make: Callable[[str], str | None]) -> None:
+        """Answer paths under `prefix` with HTML made on request (`make(path_and_query)`; None:
+        404): endless sections such as calendars, which no fixed set of pages can be."""
+        with self._lock:
+            self._generators[prefix] = make
 
     def remove_page(self, path: str, status: int = 404) -> None:
         """Take a page down; it answers `status` (404 or 410) from now on."""
@@ -306,4 +314,8 @@ class SiteServer:
             page = self._pages.get(raw_path) or self._pages.get(path)
             if page is not None:
                 return 200, dict(page.headers), page, delay, trickle
+            made = next((make(raw_path) for prefix, make in self._generators.items() if path.startswith(prefix)), None)
+            if made is not None:
+                body = made.encode("utf-8")
+                return 200, {}, Page(body, CONTENT_TYPES[".html"], etag_for(body), None), delay, None
             return self._gone.get(raw_path, self._gone.get(path, 404)), {}, None, delay, None

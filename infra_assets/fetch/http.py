@@ -84,6 +84,7 @@ class FetchResult:
     error: str | None = None
     elapsed_s: float = 0.0
     nbytes: int = 0
+    robots_tag: str | None = None  # the X-Robots-Tag header (noindex, nofollow...), if any
 
     @property
     def ok(self) -> bool:
@@ -97,6 +98,7 @@ class _Described(TypedDict):
     content_type: str | None
     etag: str | None
     last_modified: str | None
+    robots_tag: str | None
 
 
 class _Details(TypedDict, total=False):
@@ -108,6 +110,7 @@ class _Details(TypedDict, total=False):
     last_modified: str | None
     error: str | None
     nbytes: int
+    robots_tag: str | None
 
 
 # One hop: the response, its body (2xx only), and why it failed (None when it did not).
@@ -329,6 +332,7 @@ class HttpClient:
                 "content_type": resp.headers.get("Content-Type"),
                 "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"),
+                "robots_tag": resp.headers.get("X-Robots-Tag"),
             }
             if failure:
                 return result("error", error=failure, nbytes=len(body or b""), **kw)
@@ -401,6 +405,15 @@ class HttpClient:
             own = set()
         with permit(allowed_hosts if allowed_hosts is not None else own):
             return self._robots.check(url)
+
+    def robots_sitemaps(self, url: str, allowed_hosts: frozenset[str] | None = None) -> list[str]:
+        """The sitemaps the robots.txt of the URL's site lists (`Sitemap:` lines)."""
+        try:
+            own = {urlsplit(url).netloc}
+        except ValueError:
+            return []
+        with permit(allowed_hosts if allowed_hosts is not None else own):
+            return self._robots.sitemaps(url)
 
     def _ask_robots(self, robots_url: str) -> RobotsAnswer:
         # requests follows robots.txt redirects itself (up to five, as RFC 9309 asks).

@@ -59,6 +59,11 @@ class RobotsCache:
             asked.append(rate.seconds / rate.requests)
         return max(asked) or None
 
+    def sitemaps(self, url: str) -> list[str]:
+        """The `Sitemap:` URLs of the site's robots.txt (none when it has no rules)."""
+        rules, _ = self._rules(url)
+        return list(rules.sitemaps) if rules is not None else []
+
     def check(self, url: str) -> Refusal | None:
         """None when our user agent may fetch `url`, else the refusal to report."""
         parts = urlsplit(url)

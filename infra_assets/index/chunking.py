@@ -37,6 +37,7 @@ class Chunk:
     embed_text: str  # what the model embeds: "title\npassage"
     n_tokens: int  # tokens of embed_text including special tokens
     hash: str  # of embed_text: a change re-embeds, no change skips
+    page: int | None = None  # the page (or slide) of a paged document, from 1; None for a web page
 
 
 def point_id(source: str, url: str, chunk_hash: str, occurrence: int = 0) -> str:
@@ -86,6 +87,16 @@ class Chunker:
         return title
 
     def chunk(self, title: str | None, text: str) -> list[Chunk]:
+        """The chunks of a document; a paged document's text ends each page with a form feed
+        (`clean.table.PAGE_BREAK`), and no chunk spans two pages."""
+        if not text.endswith("\f"):
+            return self._chunk(title, text, None, 0)
+        chunks: list[Chunk] = []
+        for number, page in enumerate(text.split("\f")[:-1], start=1):
+            chunks.extend(self._chunk(title, page, number, len(chunks)))
+        return chunks
+
+    def _chunk(self, title: str | None, text: str, page: int | None, first: int) -> list[Chunk]:
         header = self._header(title)
         header_tokens = self.count(header) if header else 0
         budget = self.max_tokens - SPECIAL_TOKENS - header_tokens
@@ -98,7 +109,7 @@ class Chunker:
             nonlocal current, used
             # Units split at whitespace, so their token counts add up exactly (the property tests
             # check this against a full re-encoding); no second pass over the text is needed.
-            chunks.append(self._make(len(chunks), header, current, SPECIAL_TOKENS + header_tokens + used))
+            chunks.append(self._make(first + len(chunks), header, current, SPECIAL_TOKENS + header_tokens + used, page))
             current, used = [], 0
 
         for unit, n, anchor in units:
@@ -112,10 +123,10 @@ class Chunker:
             close()
         return chunks
 
-    def _make(self, position: int, header: str, parts: list[str], n_tokens: int) -> Chunk:
+    def _make(self, position: int, header: str, parts: list[str], n_tokens: int, page: int | None) -> Chunk:
         body = "\n".join(parts)
         embed_text = f"{header}\n{body}" if header else body
-        return Chunk(position, body, embed_text, n_tokens, text_hash(embed_text))
+        return Chunk(position, body, embed_text, n_tokens, text_hash(embed_text), page)
 
     def _units(self, text: str, budget: int) -> list[tuple[str, int, bool]]:
         """Paragraphs (split further when too long) with their token counts and anchor flags."""

@@ -62,9 +62,14 @@ def expected_point_ids(source: str, clean: pl.DataFrame, chunker: Chunker) -> se
     """Every point the store must hold for a source whose clean table is `clean`: the truth the
     crash and soak tests hold the served index to."""
     ids: set[str] = set()
-    for doc in clean.iter_rows(named=True):
+    for doc in _indexed(clean).iter_rows(named=True):
         ids.update(document_point_ids(source, doc["url"], chunker.chunk(doc["title"], doc["text"])))
     return ids
+
+
+def _indexed(clean: pl.DataFrame) -> pl.DataFrame:
+    """The rows the index holds: a near-duplicate (`duplicate_of` set) is held once, as its original."""
+    return clean.filter(pl.col("duplicate_of").is_null()) if "duplicate_of" in clean.columns else clean
 
 
 def _iso(value: Any) -> str:
@@ -89,6 +94,7 @@ def sync_source(
     come from one: a listing that suddenly holds under half of what is indexed deletes nothing
     (the partial-listing guard). None: no guard (pages named in the file).
     """
+    clean = _indexed(clean)
     result = SyncResult(documents=clean.height)
     stored_by_url: dict[str, dict[str, StoredChunk]] = defaultdict(dict)
     for held in store.existing(source).values():
@@ -117,6 +123,7 @@ def sync_source(
                         pid,
                         {
                             "chunk": chunk.position,
+                            **({"page": chunk.page} if chunk.page is not None else {}),
                             "doc_hash": doc["content_hash"],
                             "title": doc["title"],
                             "changed_at": _iso(doc["changed_at"]),
@@ -178,6 +185,7 @@ def sync_source(
                         fetched_at=_iso(doc["fetched_at"]),
                         changed_at=_iso(doc["changed_at"]),
                         model=model_name,
+                        page=chunk.page,
                     ),
                     sparse=terms,
                 )

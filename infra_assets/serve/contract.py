@@ -81,6 +81,7 @@ class SearchHit(BaseModel):
     text: str | None
     source: str | None
     chunk: int | None
+    page: int | None = Field(None, description="The page (PDF) or slide (PPTX) the passage is on; null for web pages.")
     fetched_at: str | None
     changed_at: str | None
 

@@ -273,6 +273,7 @@ class Searcher:
                         text=p.get("text"),
                         source=source,
                         chunk=p.get("chunk"),
+                        page=p.get("page"),
                         fetched_at=fetched_at,
                         changed_at=changed_at,
                     )

@@ -1,7 +1,7 @@
 """The sources file as typed data: `SourcesSpec`, one spec class per kind of source.
 
 A source is a discriminated union on `kind` (`PageSource | SitemapSource | FeedSource |
-JsonSource`): each class forbids unknown fields, so a field of another kind cannot be written.
+JsonSource | SiteSource`): each class forbids unknown fields, so a field of another kind cannot be written.
 The same classes are the schema of the `WebSources` Dagster component and of the JSON Schema
 editors use (`infra-assets schema`), and they are what every stage reads: attribute names are the
 file's own keys (`freshness`, `timeout`, `id`, `text`...), durations already in seconds.
@@ -132,6 +132,18 @@ def _text_fields(value: Any) -> list[str]:
     if not fields:
         raise ValueError("missing (the fields joined into the indexed text)")
     return fields
+
+
+def _depth(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise ValueError(f"expected an integer 0..100, got {value!r:.60}")
+    return value
+
+
+def _url_length(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 64:
+        raise ValueError(f"expected an integer of at least 64, got {value!r:.60}")
+    return value
 
 
 def _flag(value: Any) -> bool:
@@ -273,7 +285,33 @@ class _Source(_Spec):
         return not any(fnmatch.fnmatch(url, pat) for pat in self.exclude)
 
 
-class PageSource(_Source):
+RENDER_MODES = ("never", "auto", "always")
+SITEMAP_MODES = ("auto", "skip", "only")
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r:.60}")
+        return str(value)
+
+    return check
+
+
+class _Renders(_Source):
+    """Kinds whose pages may be built by JavaScript."""
+
+    render: str = Field(
+        "never",
+        json_schema_extra=_schema(type="string", enum=list(RENDER_MODES)),
+        description="Run a page's JavaScript in headless Chromium: never, auto (only pages whose HTML has no main "
+        "text), always.",
+    )
+
+    v_render = field_validator("render", mode="before")(staticmethod(_choice(RENDER_MODES)))
+
+
+class PageSource(_Renders):
     """One or more pages, each fetched conditionally and re-verified in a rotating window."""
 
     kind: Literal["page"]
@@ -320,10 +358,63 @@ class _OneUrl(_Source):
         return (self.url,)
 
 
-class SitemapSource(_OneUrl):
+class SitemapSource(_OneUrl, _Renders):
     """The pages a sitemap (or sitemap index, gzip too) lists; lastmod verified, never believed."""
 
     kind: Literal["sitemap"]
+
+
+class SiteSource(_OneUrl, _Renders):
+    """A site crawled from `url` (and extra seeds `urls`) by following its links within scope."""
+
+    kind: Literal["site"]
+    seed_urls: list[str] = Field(
+        [],
+        alias="urls",
+        json_schema_extra=_schema(type="array", items={"type": "string", "format": "uri"}),
+        description="More start pages besides url.",
+    )
+    max_depth: int = Field(
+        5,
+        json_schema_extra=_schema(type="integer", minimum=0),
+        description="Links followed from a start page at most (0: the start pages only).",
+    )
+    sitemap: str = Field(
+        "auto",
+        json_schema_extra=_schema(type="string", enum=list(SITEMAP_MODES)),
+        description="Sitemaps listed in robots.txt: auto (they seed the crawl too), skip, only (no link following).",
+    )
+    ignore_params: list[str] = Field(
+        [],
+        json_schema_extra=STRINGS,
+        description="Query parameters that never make a different page (besides utm_*, gclid, fbclid...).",
+    )
+    max_per_pattern: int = Field(
+        500,
+        json_schema_extra=POSITIVE,
+        description="Pages of one URL pattern (digits as 0, ids as *) at most: bounds calendars and session ids.",
+    )
+    max_url_length: int = Field(
+        2000, json_schema_extra=_schema(type="integer", minimum=64), description="Longer URLs are traps, not pages."
+    )
+    max_crawl_time: int = Field(
+        3600, json_schema_extra=DURATION, description="A crawl stops after this long and reports it."
+    )
+
+    v_seeds = field_validator("seed_urls", mode="before")(staticmethod(lambda v: [] if v is None else _url_list(v)))
+    v_depth = field_validator("max_depth", mode="before")(staticmethod(_depth))
+    v_sitemap = field_validator("sitemap", mode="before")(staticmethod(_choice(SITEMAP_MODES)))
+    v_params = field_validator("ignore_params", mode="before")(staticmethod(_strings))
+    v_pattern = field_validator("max_per_pattern", mode="before")(staticmethod(_positive_int))
+    v_length = field_validator("max_url_length", mode="before")(staticmethod(_url_length))
+    v_time = field_validator("max_crawl_time", mode="before")(staticmethod(parse_duration))
+
+    def own_urls(self) -> tuple[str, ...]:
+        return (self.url, *self.seed_urls)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self.own_urls()
 
 
 class FeedSource(_OneUrl):
@@ -351,9 +442,9 @@ class JsonSource(_OneUrl):
     v_text = field_validator("text", mode="before")(staticmethod(_text_fields))
 
 
-Source = PageSource | SitemapSource | FeedSource | JsonSource
+Source = PageSource | SitemapSource | FeedSource | JsonSource | SiteSource
 SourceSpec = Annotated[Source, Field(discriminator="kind")]
-KINDS: tuple[str, ...] = ("page", "sitemap", "feed", "json")  # the union's tags, in this order
+KINDS: tuple[str, ...] = ("page", "sitemap", "feed", "json", "site")  # the union's tags, in this order
 _SOURCE = TypeAdapter(SourceSpec)
 
 
@@ -565,7 +656,13 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesSpec:
     return spec
 
 
-_KIND_MODELS: tuple[type[_Source], ...] = (PageSource, SitemapSource, FeedSource, JsonSource)  # KINDS' order
+_KIND_MODELS: tuple[type[_Source], ...] = (
+    PageSource,
+    SitemapSource,
+    FeedSource,
+    JsonSource,
+    SiteSource,
+)  # KINDS' order
 _FIELDS_BY_KIND: dict[str, set[str]] = {
     kind: {(f.alias or n) for n, f in model.model_fields.items()} for kind, model in zip(KINDS, _KIND_MODELS)
 }
@@ -603,11 +700,12 @@ def _check_name(value: Any) -> None:
 
 def _foreign_field(key: str, kind: str) -> str:
     if key == "urls":
-        return f"field 'urls': only page sources take a list; a {kind} source takes url:"
+        return f"field 'urls': only page and site sources take a list; a {kind} source takes url:"
     owners = [k for k in KINDS if key in _FIELDS_BY_KIND[k]]
     if owners == ["json"]:
         return f"field '{key}': only json sources map record fields"
-    return f"field '{key}': only {' and '.join(owners)} sources take it, not a {kind} source"
+    named = ", ".join(owners[:-1]) + " and " + owners[-1] if len(owners) > 1 else owners[0]
+    return f"field '{key}': only {named} sources take it, not a {kind} source"
 
 
 def format_error(exc: ValidationError, skip: int = 0) -> str:

@@ -57,8 +57,11 @@ def chunk_payload(
     fetched_at: str,
     changed_at: str,
     model: str,
+    page: int | None = None,
 ) -> dict[str, Any]:
+    extra = {"page": page} if page is not None else {}
     return {
+        **extra,
         "source": source,
         "url": url,
         "title": title,

@@ -46,7 +46,7 @@ def test_search_get_and_post_answer_the_contract(api, indexed):
     assert set(body) == {"query", "took_ms", "index_version", "results", "truncated"}
     assert len(body["results"]) == 3
     top = body["results"][0]
-    assert set(top) == {"id", "score", "url", "title", "text", "source", "chunk", "fetched_at", "changed_at"}
+    assert set(top) == {"id", "score", "url", "title", "text", "source", "chunk", "page", "fetched_at", "changed_at"}
     assert top["title"] == spec.title and top["source"] == "demo" and top["fetched_at"] and top["changed_at"]
     scores = [h["score"] for h in body["results"]]
     assert scores == sorted(scores, reverse=True)

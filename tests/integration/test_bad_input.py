@@ -88,7 +88,7 @@ def test_bad_pages_are_recorded_with_reasons_and_the_rest_is_indexed(project, si
     for path, reason in [
         ("/random.html", "no main text found (text/html)"),
         ("/empty.html", "no main text found"),
-        ("/doc.pdf", "no main text found (application/pdf)"),
+        ("/doc.pdf", "truncated or corrupt PDF"),
         ("/img.png", "no main text found (image/png)"),
         ("/big.html", "larger than 50000 bytes"),
     ]:

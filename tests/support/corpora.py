@@ -26,3 +26,13 @@ def article_pages(n: int, offset: int = 0) -> list[tuple[str, bytes, str]]:
     return [
         (i, gzip.decompress((ARTICLES / "html" / f"{i}.html.gz").read_bytes()), gold[i]["articleBody"]) for i in ids
     ]
+
+
+DOCUMENTS = CORPORA / "documents"
+
+
+def document_gold() -> list[dict]:
+    """The documents corpus's gold.json (PDF/DOCX/PPTX with snippets); skips when it is absent."""
+    if not (DOCUMENTS / "gold.json").is_file():
+        pytest.skip(f"the documents corpus is not at {DOCUMENTS} (set INFRA_ASSETS_CORPORA)")
+    return json.loads((DOCUMENTS / "gold.json").read_text(encoding="utf-8"))

@@ -32,6 +32,7 @@ from .base import (
 from .feed import FeedKind, entry_body
 from .json import JsonKind, record_body
 from .page import PageKind
+from .site import SiteKind
 from .sitemap import SitemapKind
 
 KINDS: dict[str, SourceKind[Any]] = {
@@ -39,6 +40,7 @@ KINDS: dict[str, SourceKind[Any]] = {
     "sitemap": SitemapKind(),
     "feed": FeedKind(),
     "json": JsonKind(),
+    "site": SiteKind(),
 }
 
 __all__ = [

@@ -33,7 +33,7 @@ from ..spec import Source
 
 RAW_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
-    "role": pl.String,  # listing | document
+    "role": pl.String,  # listing | document | visited (crawled for its links, not indexed)
     "outcome": pl.String,  # fetched | not_modified | gone | error | disallowed | off_host
     "status": pl.Int32,
     "final_url": pl.String,
@@ -48,7 +48,14 @@ RAW_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "verified_at": pl.Datetime("us", "UTC"),  # last check that reached the live content
     "error": pl.String,
     "nbytes": pl.Int64,
+    # A crawl's (kind: site) bookkeeping; null for the other kinds.
+    "depth": pl.Int32,  # links followed from a start page to reach this page
+    "found_on": pl.String,  # the page this one was first found on (null: a start page)
+    "links": pl.List(pl.String),  # the page's own links, normalised (carried over on a 304)
+    "missed": pl.Int32,  # complete crawls in a row that did not reach this page by a link
+    "rendered": pl.Boolean,  # the body is the DOM after the page's JavaScript ran
 }
+CRAWL_COLUMNS = ("depth", "found_on", "links", "missed", "rendered")
 OK_OUTCOMES = ("fetched", "not_modified")
 OUTCOME_COUNTS = ("fetched", "not_modified", "gone", "error", "disallowed", "off_host")
 
@@ -122,6 +129,7 @@ class Collected:
     complete: bool = True  # False when part of the listing failed: don't treat missing as gone
     dropped: dict[str, int] = field(default_factory=dict)  # listed URLs left out, by reason
     seconds: float = 0.0
+    crawl: dict[str, Any] = field(default_factory=dict)  # a crawl's counts (kind: site)
 
 
 @dataclass
@@ -223,10 +231,11 @@ class Kind(Generic[K]):
             "verified_at": now if result.outcome in OK_OUTCOMES else None,
             "error": result.error,
             "nbytes": result.nbytes,
+            **dict.fromkeys(CRAWL_COLUMNS),
         }
         if result.outcome == "not_modified" and prev is not None:
-            for key in ("body_hash", "content_type", "body_kind", "final_url"):
-                row[key] = prev[key]
+            for key in ("body_hash", "content_type", "body_kind", "final_url", "rendered"):
+                row[key] = prev.get(key)
             row["etag"] = result.etag or prev["etag"]
             row["last_modified"] = result.last_modified or prev["last_modified"]
             row["title_hint"] = title_hint or prev["title_hint"]
@@ -241,8 +250,9 @@ class Kind(Generic[K]):
                 "last_modified",
                 "title_hint",
                 "verified_at",
+                "rendered",
             ):
-                row[key] = prev[key]
+                row[key] = prev.get(key)
         return row
 
     @staticmethod
@@ -271,6 +281,7 @@ class Kind(Generic[K]):
             "verified_at": now,
             "error": None,
             "nbytes": len(body),
+            **dict.fromkeys(CRAWL_COLUMNS),
         }
 
     @staticmethod
@@ -340,10 +351,22 @@ class Kind(Generic[K]):
             return before is not None and before["outcome"] != "gone"
         return None
 
-    def verify(self, source: K, client: HttpClient, previous: RawTable, urls: list[str], det: Detection) -> None:
-        """Revalidate documents conditionally; record which changed and which failed."""
-        docs = previous.docs
-        results = fetch_many(client, urls, source.limits, previous.validators("document"), label=f"check-{source.name}")
+    def verify(
+        self,
+        source: K,
+        client: HttpClient,
+        previous: RawTable,
+        urls: list[str],
+        det: Detection,
+        roles: tuple[str, ...] = ("document",),
+    ) -> None:
+        """Revalidate rows of `roles` conditionally; record which changed and which failed."""
+        docs: dict[str, Row] = {}
+        validators: dict[str, Validators] = {}
+        for role in roles:
+            docs.update(previous.of_role(role))
+            validators.update(previous.validators(role))
+        results = fetch_many(client, urls, source.limits, validators, label=f"check-{source.name}")
         for result in results:
             verdict = self.differs(result, docs.get(result.url))
             if verdict is None:

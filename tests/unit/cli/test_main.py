@@ -64,5 +64,5 @@ def test_a_bad_sources_file_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert (
         result.output.strip() == f"error: {path}: sources[0] (a): field 'kind': unknown kind 'rss' "
-        "(expected one of page, sitemap, feed, json)"
+        "(expected one of page, sitemap, feed, json, site)"
     )
