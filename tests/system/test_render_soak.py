@@ -10,9 +10,9 @@ the median over renders 21-40 (the first browser, about 30 pages done) and over 
 Measured on the 2-core machine (2026-12-02, BENCHMARKS.md "Rendering JavaScript pages"), three
 runs: PSS 261-287 MiB at nearly every sample (single samples at 338-355: a renderer exiting),
 medians 278 early / 282 late; USS 146-162 MiB, medians 158 / 161; on a run where other Chromiums
-ran beside it the late PSS fell to ~170 MiB. The
-bound, early + 50 MiB for each, passes that with room for a noisy machine and fails a leak of
-1 MiB per page (60 pages between the medians: +60 MiB).
+ran beside it the late PSS fell to ~170 MiB. The bound, early + 50 MiB for each, passes that
+with room for a noisy machine and fails a leak of 1 MiB per page (60 pages between the medians,
+so 60 MiB more).
 
 Every page is its own (its path, its JSON, its article) and shares one script bundle, as on a
 crawled site: the renderer's script cache and the client's robots.txt cache work as in a crawl.
