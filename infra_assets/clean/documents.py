@@ -275,7 +275,6 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:\-]+)""", re.I)
-_DETECT_BYTES = 1 << 16
 
 
 def _codec(label: str | None) -> str | None:
@@ -310,20 +309,10 @@ def decode_text(body: bytes, content_type: str | None = None) -> str | None:
 
 
 def _detect(body: bytes) -> str | None:
-    """Guess an unlabeled, non-UTF-8 charset, leaning to windows-1252 (as `clean.extract` does)."""
-    import charset_normalizer
+    """Guess an unlabeled, non-UTF-8 charset the way `clean.extract` does for pages."""
+    from .extract import detect_charset  # imported here: this module must import cheaply
 
-    # Cut at a line end: multi-byte legacy codecs never use 0x0A inside a character.
-    cut = body.rfind(b"\n", 0, _DETECT_BYTES) if len(body) > _DETECT_BYTES else len(body)
-    matches = charset_normalizer.from_bytes(body[: cut if cut > 0 else _DETECT_BYTES])
-    best = matches.best()
-    if best is None:
-        return None
-    # Detectors confuse the Latin code pages on short texts (French read as cp1250 or cp1257).
-    for match in matches:
-        if "cp1252" in match.could_be_from_charset and match.chaos <= best.chaos + 0.05:
-            return "cp1252"
-    return _codec(best.encoding) or "cp1252"
+    return detect_charset(body)
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)

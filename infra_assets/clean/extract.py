@@ -110,10 +110,10 @@ def decode_html(body: bytes, content_type: str | None) -> str:
             # is in practice always UTF-8 behind a wrong label.
             return _strict(body, "utf-8") or text
         return text
-    return _mostly_utf8(body) or body.decode(_detect(body) or "cp1252", "replace")
+    return _mostly_utf8(body) or body.decode(detect_charset(body) or "cp1252", "replace")
 
 
-def _detect(body: bytes) -> str | None:
+def detect_charset(body: bytes) -> str | None:
     """Guess the charset of an unlabeled, non-UTF-8 body, leaning to windows-1252 like browsers."""
     # Cut at a line end: multi-byte legacy codecs never use 0x0A inside a character.
     cut = body.rfind(b"\n", 0, _DETECT_BYTES) if len(body) > _DETECT_BYTES else len(body)

@@ -21,7 +21,7 @@ from polars.datatypes import DataTypeClass
 from ..fetch.blobs import BlobStore
 from .documents import extract_document, sniff
 from .extract import extract_html, html_fragment_to_text
-from .near_duplicates import duplicates
+from .near_duplicates import fingerprint, group_fingerprints
 
 CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
@@ -37,6 +37,7 @@ CLEAN_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "final_url": pl.String,
     "n_chars": pl.Int64,
     "duplicate_of": pl.String,  # the URL whose (nearly) identical text is indexed instead; null: indexed
+    "fingerprint": pl.Binary,  # near_duplicates.fingerprint(text), reused while the text is unchanged
 }
 MIN_TEXT_CHARS = 20  # below this a "document" is an empty shell (a redirect page, a stub)
 # From this many pages on, spreading extraction over the cores pays for starting the worker
@@ -188,7 +189,10 @@ def clean_table(source: str, raw: pl.DataFrame, previous: pl.DataFrame | None, b
         out.extracted += 1
     # Near-duplicates (print views, ?ref= copies, syndicated copies) are kept here as alternates,
     # each naming the URL that is indexed; the index holds one copy (BENCHMARKS.md, "Near-duplicates").
-    same = duplicates([(r["url"], r["text"]) for r in rows])
+    for r in rows:
+        if r.get("fingerprint") is None:  # new text (rows reused or kept carry theirs)
+            r["fingerprint"] = fingerprint(r["text"])
+    same = group_fingerprints([(r["url"], r["fingerprint"]) for r in rows])
     for r in rows:
         r["duplicate_of"] = same.get(r["url"])
     out.duplicates = len(same)
