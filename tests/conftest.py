@@ -20,6 +20,21 @@ ROOT = Path(__file__).resolve().parents[1]
 TIERS = ("unit", "integration", "system")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Rendering is tested in real headless Chromium: Debian's package is installed when missing
+    (as root, like PostgreSQL for tests/system/test_postgres.py); elsewhere those tests skip."""
+    import os
+    import shutil
+    import subprocess
+
+    from infra_assets.fetch.render import find_chromium
+
+    if find_chromium(os.environ.get("INFRA_ASSETS_CHROMIUM")) is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for step in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
+            subprocess.run(step, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
