@@ -29,6 +29,7 @@ QUERY_PARALLEL = "INFRA_ASSETS_QUERY_PARALLEL"
 SOLO_THREADS = "INFRA_ASSETS_SOLO_THREADS"
 EMBED_THREADS = "INFRA_ASSETS_EMBED_THREADS"
 CORPORA = "INFRA_ASSETS_CORPORA"
+CHROMIUM = "INFRA_ASSETS_CHROMIUM"
 DEFAULT_SOURCES = Path("data") / "sources.yaml"
 
 _FALSE = ("0", "false", "no", "off")
@@ -63,6 +64,8 @@ class Settings:
     embed_threads: int | None = None
     # Where the shared test corpora are (tests and benches only); None: found beside the project.
     corpora_dir: Path | None = None
+    # The Chromium that `render:` runs; None: the first of fetch.render's candidates found.
+    chromium: str | None = None
 
     @property
     def tables_dir(self) -> Path:
@@ -101,6 +104,7 @@ class Settings:
             solo_threads=_positive_int(env, SOLO_THREADS),
             embed_threads=_positive_int(env, EMBED_THREADS),
             corpora_dir=Path(corpora).expanduser().resolve() if corpora else None,
+            chromium=env.get(CHROMIUM) or None,
         )
 
 

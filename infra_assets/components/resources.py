@@ -29,11 +29,17 @@ class HttpResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     retries: int = 3
     backoff_s: float = 0.5
     retry_after_max_s: int = 60
+    # The Chromium `render:` starts (INFRA_ASSETS_CHROMIUM); None: the first one found.
+    chromium: str | None = None
 
     def client(self) -> HttpClient:
         """A fresh client for one run or sensor tick (its robots.txt cache lives as long)."""
         return HttpClient(
-            self.user_agent, retries=self.retries, backoff_s=self.backoff_s, retry_after_max_s=self.retry_after_max_s
+            self.user_agent,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            retry_after_max_s=self.retry_after_max_s,
+            browser=self.chromium,
         )
 
 

@@ -132,6 +132,8 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         }
         if collected.crawl:
             metadata["crawl"] = dg.MetadataValue.json(collected.crawl)
+        if collected.rendering:
+            metadata["rendering"] = dg.MetadataValue.json(collected.rendering)
         problems: list[tuple[str, str] | str] = [
             (r["url"], r["error"] or r["outcome"])
             for r in table.iter_rows(named=True)

@@ -143,7 +143,7 @@ def resources(spec: SourcesSpec, settings: Settings) -> dict[str, Any]:
     """The resources, bound to what runs will use; the Qdrant key by `dg.EnvVar`, never by value."""
     params = spec.store.collection_params()
     return {
-        "http": HttpResource(user_agent=spec.user_agent),
+        "http": HttpResource(user_agent=spec.user_agent, chromium=settings.chromium),
         "store": StoreResource(
             data_dir=str(settings.data_dir),
             qdrant_url=settings.qdrant_url,

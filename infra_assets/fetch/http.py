@@ -185,6 +185,7 @@ class HttpClient:
         retry_after_max_s: int = 60,
         pool_size: int = 16,
         resolver: Resolver | None = None,
+        browser: str | None = None,
     ):
         if not user_agent or not user_agent.strip():
             raise ValueError("an identifying User-Agent is required")
@@ -192,6 +193,8 @@ class HttpClient:
         self.timeout_s = float(timeout_s)
         self.max_bytes = int(max_bytes)
         self.retries = int(retries)
+        # The Chromium a renderer started for this client's run uses (None: fetch.render finds one).
+        self.browser = browser
         retry = _PoliteRetry(
             total=self.retries,
             connect=self.retries,

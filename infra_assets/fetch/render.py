@@ -145,12 +145,18 @@ def find_chromium(configured: str | None = None) -> str | None:
     """The Chromium to run: `configured` (INFRA_ASSETS_CHROMIUM, as settings.py read it) when it is
     an executable, else the first of `CHROMIUM_CANDIDATES` found; None when there is none."""
     for candidate in (configured, *CHROMIUM_CANDIDATES):
-        if not candidate:
-            continue
-        path = candidate if os.sep in candidate else shutil.which(candidate)
-        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+        path = _executable(candidate)
+        if path:
             return path
     return None
+
+
+def _executable(candidate: str | None) -> str | None:
+    """The executable file a name or path stands for, if there is one."""
+    if not candidate:
+        return None
+    path = candidate if os.sep in candidate else shutil.which(candidate)
+    return path if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
 def _browser_binary(path: str) -> str:
@@ -373,6 +379,7 @@ class _Engine:
         self,
         client: HttpClient,
         executable: str | None,
+        not_found: str,
         timeout_s: float,
         restart_every: int,
         max_rss_mb: int,
@@ -381,6 +388,7 @@ class _Engine:
     ) -> None:
         self.client = client
         self.executable = executable
+        self.not_found = not_found
         self.timeout_s = timeout_s
         self.restart_every = restart_every
         self.max_rss_mb = max_rss_mb
@@ -404,7 +412,7 @@ class _Engine:
 
     async def _start(self) -> _Browser:
         if self.executable is None:
-            raise _StartFailed(NOT_FOUND)
+            raise _StartFailed(self.not_found)
         try:
             import psutil
             from playwright.async_api import Error, async_playwright
@@ -730,7 +738,11 @@ class Renderer:
         self.client = client
         self.max_pages = int(max_pages)
         self.timeout_s = float(timeout_s)
-        self.executable = executable or find_chromium()
+        # A Chromium the operator named must be the one used: a wrong path is an error that
+        # names it, not a quiet fallback to another browser.
+        configured = executable or client.browser
+        self.executable = _executable(configured) if configured else find_chromium()
+        not_found = f"chromium {configured!r} (INFRA_ASSETS_CHROMIUM) is not an executable" if configured else NOT_FOUND
         self._slots = threading.BoundedSemaphore(self.max_pages)
         self._lock = threading.Lock()
         self._closed = False
@@ -739,7 +751,14 @@ class Renderer:
             max_workers=4 * self.max_pages, thread_name_prefix="render-fetch"
         )
         self._engine = _Engine(
-            client, self.executable, self.timeout_s, int(restart_every), int(max_rss_mb), self._pool, self._procs
+            client,
+            self.executable,
+            not_found,
+            self.timeout_s,
+            int(restart_every),
+            int(max_rss_mb),
+            self._pool,
+            self._procs,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

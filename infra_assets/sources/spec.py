@@ -299,8 +299,8 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
 
 
 class _Renders(_Source):
-    """Kinds whose pages may be built by JavaScript (for now the site crawl; page and sitemap
-    sources would take the same field once their collection renders)."""
+    """Kinds whose pages may be built by JavaScript: page, sitemap and site (a feed's entries and a
+    JSON API's records are data, not pages to run)."""
 
     render: str = Field(
         "never",
@@ -312,7 +312,7 @@ class _Renders(_Source):
     v_render = field_validator("render", mode="before")(staticmethod(_choice(RENDER_MODES)))
 
 
-class PageSource(_Source):
+class PageSource(_Renders):
     """One or more pages, each fetched conditionally and re-verified in a rotating window."""
 
     kind: Literal["page"]
@@ -359,7 +359,7 @@ class _OneUrl(_Source):
         return (self.url,)
 
 
-class SitemapSource(_OneUrl):
+class SitemapSource(_OneUrl, _Renders):
     """The pages a sitemap (or sitemap index, gzip too) lists; lastmod verified, never believed."""
 
     kind: Literal["sitemap"]

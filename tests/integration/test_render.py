@@ -466,6 +466,14 @@ def test_without_chromium_each_render_says_what_to_install(http, monkeypatch):
     assert result.html is None and result.error == NOT_FOUND and "apt-get install chromium" in NOT_FOUND
 
 
+def test_a_configured_chromium_that_is_not_there_is_named_not_replaced(http, tmp_path, monkeypatch):
+    monkeypatch.setattr(http, "browser", str(tmp_path / "no-such-chromium"))  # as INFRA_ASSETS_CHROMIUM sets it
+    with Renderer(http) as r:
+        result = r.render("http://127.0.0.1:9/", Limits(hosts=frozenset({"127.0.0.1:9"})))
+    assert result.html is None and "no-such-chromium" in (result.error or "")
+    assert "INFRA_ASSETS_CHROMIUM" in (result.error or "")
+
+
 def test_find_chromium_prefers_the_configured_one(tmp_path):
     fake = tmp_path / "my-chromium"
     fake.write_text("#!/bin/sh\n")

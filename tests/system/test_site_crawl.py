@@ -202,6 +202,48 @@ def test_a_page_built_by_javascript_needs_render_auto(project, library, render):
         assert crawl["rendered"] >= 1 and crawl["render_failed"] == 0
 
 
+def test_a_javascript_page_source_is_rendered_once_and_not_taken_for_a_change(project, library, monkeypatch):
+    """`render:` on a page source, served without validators: the sensor compares the HTML as
+    served (not the rendered DOM), and an unchanged page keeps its rendered copy without a browser."""
+    from infra_assets.demo.library import script_article
+    from infra_assets.fetch.render import find_chromium
+    from tests.support.project import sensor_tick
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium: install Debian's chromium package (.ci/run does)")
+    site = library
+    app = script_article()
+    shell = site.page(app.path).body
+    site.set_page(app.path, shell, etag=False, last_modified=False)
+    project.write_sources([{"name": "app", "kind": "page", "url": f"{site.url}{app.path}", "render": "auto"}])
+    run = project.materialize()
+    assert run.success
+    assert metadata(run, ["raw", "app"])["rendering"] == {"rendered": 1, "render_kept": 0, "render_failed": 0}
+    hits = project.search(app.query, k=3, sources=["app"])["results"]
+    assert hits and hits[0]["url"] == f"{site.url}{app.path}"
+    requests, _, skip = sensor_tick(project.defs(), project, "app")
+    assert requests == [] and skip
+    again = project.materialize()
+    assert again.success
+    assert metadata(again, ["raw", "app"])["rendering"] == {"rendered": 0, "render_kept": 1, "render_failed": 0}
+    assert metadata(again, ["embeddings", "app"])["chunks_embedded"] == 0
+    # The HTML as served changes: that is a change, and the page is rendered again.
+    site.set_page(app.path, shell.replace(b"</body>", b"<!-- v2 --></body>"), etag=False, last_modified=False)
+    requests, _, _ = sensor_tick(project.defs(), project, "app")
+    assert len(requests) == 1
+    third = project.materialize()
+    assert metadata(third, ["raw", "app"])["rendering"]["rendered"] == 1
+    # A render that fails (here: the configured Chromium is not there) is that page's error: the
+    # source's only page failed, so the run fails and the rendered copy stays served.
+    monkeypatch.setenv("INFRA_ASSETS_CHROMIUM", "/nonexistent/chromium")
+    site.set_page(app.path, shell.replace(b"</body>", b"<!-- v3 --></body>"), etag=False, last_modified=False)
+    assert not project.materialize().success
+    raw = project.table("raw", "app").row(0, named=True)
+    assert raw["rendered"] and raw["outcome"] == "fetched"
+    hits = project.search(app.query, k=3, sources=["app"])["results"]
+    assert hits and hits[0]["url"] == f"{site.url}{app.path}"
+
+
 def test_the_change_sensor_looks_at_the_start_page_every_tick(project, library):
     from tests.support.project import sensor_tick
 

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import polars as pl
 from polars.datatypes import DataTypeClass
@@ -30,6 +30,9 @@ from ...fetch.blobs import BlobStore, body_hash
 from ...fetch.http import FetchResult, HttpClient, Validators
 from ...fetch.many import fetch_many
 from ..spec import Source
+
+if TYPE_CHECKING:
+    from .rendering import Rendering
 
 RAW_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "url": pl.String,
@@ -53,9 +56,11 @@ RAW_SCHEMA: dict[str, pl.DataType | DataTypeClass] = {
     "found_on": pl.String,  # the page this one was first found on (null: a start page)
     "links": pl.List(pl.String),  # the page's own links, normalised (carried over on a 304)
     "missed": pl.Int32,  # complete crawls in a row that did not reach this page by a link
+    # `render:` (kinds page, sitemap, site); null when the page was not rendered.
     "rendered": pl.Boolean,  # the body is the DOM after the page's JavaScript ran
+    "static_hash": pl.String,  # the HTML as served, when rendered: a change is a change of this
 }
-CRAWL_COLUMNS = ("depth", "found_on", "links", "missed", "rendered")
+CRAWL_COLUMNS = ("depth", "found_on", "links", "missed", "rendered", "static_hash")
 OK_OUTCOMES = ("fetched", "not_modified")
 OUTCOME_COUNTS = ("fetched", "not_modified", "gone", "error", "disallowed", "off_host")
 
@@ -130,6 +135,7 @@ class Collected:
     dropped: dict[str, int] = field(default_factory=dict)  # listed URLs left out, by reason
     seconds: float = 0.0
     crawl: dict[str, Any] = field(default_factory=dict)  # a crawl's counts (kind: site)
+    rendering: dict[str, int] = field(default_factory=dict)  # `render:` counts, when it is on
 
 
 @dataclass
@@ -234,7 +240,7 @@ class Kind(Generic[K]):
             **dict.fromkeys(CRAWL_COLUMNS),
         }
         if result.outcome == "not_modified" and prev is not None:
-            for key in ("body_hash", "content_type", "body_kind", "final_url", "rendered"):
+            for key in ("body_hash", "content_type", "body_kind", "final_url", "rendered", "static_hash"):
                 row[key] = prev.get(key)
             row["etag"] = result.etag or prev["etag"]
             row["last_modified"] = result.last_modified or prev["last_modified"]
@@ -251,6 +257,7 @@ class Kind(Generic[K]):
                 "title_hint",
                 "verified_at",
                 "rendered",
+                "static_hash",
             ):
                 row[key] = prev.get(key)
         return row
@@ -304,6 +311,7 @@ class Kind(Generic[K]):
         *,
         titles: dict[str, str] | None = None,
         lastmods: dict[str, str | None] | None = None,
+        rendering: Rendering | None = None,
     ) -> list[Row]:
         results = fetch_many(
             client,
@@ -314,17 +322,14 @@ class Kind(Generic[K]):
             on_progress=(lambda done, total, r: progress(done, total, r.outcome)) if progress else None,
         )
         titles, lastmods = titles or {}, lastmods or {}
-        return [
-            self.row(
-                "document",
-                r,
-                previous.get("document", r.url),
-                now,
-                title_hint=titles.get(r.url),
-                lastmod=lastmods.get(r.url),
-            )
-            for r in results
-        ]
+        rows = []
+        for r in results:
+            prev = previous.get("document", r.url)
+            row = self.row("document", r, prev, now, title_hint=titles.get(r.url), lastmod=lastmods.get(r.url))
+            if rendering is not None:
+                rendering.apply(row, r, prev)
+            rows.append(row)
+        return rows
 
     def fetch_listing(self, source: K, client: HttpClient, previous: RawTable, now: datetime) -> tuple[Row, bytes]:
         """Fetch the source's own URL (feed or JSON document): its row and the body to parse."""
@@ -346,7 +351,8 @@ class Kind(Generic[K]):
         if result.outcome == "not_modified":
             return False
         if result.outcome == "fetched":
-            return before is None or body_hash(result.body or b"") != before["body_hash"]
+            # A rendered page changed when its HTML as served did (its DOM is not what came back).
+            return before is None or body_hash(result.body or b"") != (before.get("static_hash") or before["body_hash"])
         if result.outcome == "gone":
             return before is not None and before["outcome"] != "gone"
         return None

@@ -12,6 +12,7 @@ from typing import ClassVar
 from ...fetch.http import HttpClient
 from ..spec import PageSource
 from .base import OK_OUTCOMES, Collected, Detection, Kind, Progress, RawTable, Rotation, SourceUnavailable
+from .rendering import Rendering
 
 
 class PageKind(Kind[PageSource]):
@@ -20,11 +21,16 @@ class PageKind(Kind[PageSource]):
     def collect(
         self, source: PageSource, client: HttpClient, previous: RawTable, now: datetime, progress: Progress | None
     ) -> Collected:
-        rows = self.fetch_documents(source, client, previous, now, list(source.urls[: source.max_pages]), progress)
+        urls = list(source.urls[: source.max_pages])
+        with Rendering(source.render, client, previous, source.limits) as rendering:
+            rows = self.fetch_documents(source, client, previous, now, urls, progress, rendering=rendering)
         if rows and all(r["outcome"] not in (*OK_OUTCOMES, "gone") for r in rows):
             reasons = sorted({r["error"] or r["outcome"] for r in rows})
             raise SourceUnavailable(f"{source.name}: every page failed ({'; '.join(reasons[:3])})")
-        return Collected(self.frame(rows, previous.blobs), listed=len(rows))
+        collected = Collected(self.frame(rows, previous.blobs), listed=len(rows))
+        if source.render != "never":
+            collected.rendering = dict(rendering.counts)
+        return collected
 
     def detect(self, source: PageSource, client: HttpClient, previous: RawTable, rotation: Rotation) -> Detection:
         det = Detection(rotation)

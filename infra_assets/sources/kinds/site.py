@@ -31,17 +31,14 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ...fetch.blobs import body_hash
 from ...fetch.http import FetchResult, HttpClient, Validators, host_allowed
 from ...fetch.links import TrapGuard, normalize_url, page_links, robots_directives, skipped_extension
 from ...fetch.many import fetch_many
 from ...fetch.sitemap import SitemapListing, discover_sitemap
 from ..spec import SiteSource
 from .base import OK_OUTCOMES, Collected, Detection, Kind, Progress, RawTable, Rotation, Row, SourceUnavailable
+from .rendering import Rendering, is_html
 
-# render: auto renders a page whose static main text is shorter than this: a shell's "Loading..."
-# or "This page needs JavaScript" is text, but not an article.
-RENDER_BELOW_CHARS = 200
 BATCH = 64  # pages fetched between two looks at the crawl's deadline
 MAX_LINKS_KEPT = 5000  # links of one page kept in its row; more are counted as trapped
 MISSED_CRAWLS = 2  # complete crawls a page must stay unreached before it is removed
@@ -59,17 +56,7 @@ CRAWL_COUNTS = (
     "beyond_depth",
     "beyond_max_pages",
     "skipped_type",
-    "render_failed",
 )
-
-
-def is_html(content_type: str | None, body: bytes | None) -> bool:
-    """Whether a response is an HTML page (whose links a crawl follows)."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media:
-        return media in ("text/html", "application/xhtml+xml")
-    head = (body or b"")[:512].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 class Crawl:
@@ -90,33 +77,10 @@ class Crawl:
             self.validators.update(previous.validators(role))
         self.fetched = 0
         self.stopped: str | None = None
-        self.renderer: Any = None  # a fetch.render.Renderer, started at the first page to render
-        self.rendered = 0
-
-    def render(self, result: FetchResult) -> bytes | None:
-        """The page's DOM after its JavaScript ran, when `render` asks for it (None: keep the HTML)."""
-        source = self.source
-        if source.render == "never" or result.body is None:
-            return None
-        if source.render == "auto":
-            from ...clean.extract import extract_html
-
-            if len(extract_html(result.body, url=result.final_url).text.strip()) >= RENDER_BELOW_CHARS:
-                return None
-        if self.renderer is None:
-            from ...fetch.render import Renderer
-
-            self.renderer = Renderer(self.client)
-        rendered = self.renderer.render(result.final_url, source.limits, html=result.body)
-        if rendered.html is None:
-            self.counts["render_failed"] += 1
-            return None
-        self.rendered += 1
-        return bytes(rendered.html)
+        self.rendering = Rendering(source.render, client, previous, source.limits)
 
     def close(self) -> None:
-        if self.renderer is not None:
-            self.renderer.close()
+        self.rendering.close()
 
     def admit(self, url: str, depth: int) -> bool:
         """Whether a discovered URL is queued (counted under why not, when not)."""
@@ -258,7 +222,7 @@ class SiteKind(Kind[SiteSource]):
             "depth_reached": max((r["depth"] or 0 for r in rows.values() if r["role"] != "held"), default=0),
             "stopped": crawl.stopped or ("partial" if partial else "done"),
             "unreached_known": len(unreached),
-            "rendered": crawl.rendered,
+            **crawl.rendering.counts,
         }
         return collected
 
@@ -315,9 +279,7 @@ class SiteKind(Kind[SiteSource]):
         if result.outcome == "fetched" and result.body is not None:
             noindex, nofollow = robots_directives(result.robots_tag)
             if is_html(result.content_type, result.body):
-                dom = crawl.render(result)
-                if dom is not None:
-                    row.update(body=dom, body_hash=body_hash(dom), rendered=True)
+                dom = crawl.rendering.apply(row, result, prev)
                 page = page_links(
                     dom or result.body,
                     result.final_url,

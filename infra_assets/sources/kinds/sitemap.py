@@ -15,6 +15,7 @@ from ...fetch.http import HttpClient
 from ...fetch.sitemap import SitemapListing, discover_sitemap
 from ..spec import SitemapSource
 from .base import Collected, Detection, Kind, ListingFailed, Progress, RawTable, Rotation, SourceUnavailable
+from .rendering import Rendering
 
 
 class SitemapKind(Kind[SitemapSource]):
@@ -42,7 +43,10 @@ class SitemapKind(Kind[SitemapSource]):
             reasons = "; ".join(listing.errors[:3]) or "no URLs"
             raise SourceUnavailable(f"{source.name}: sitemap unavailable ({reasons})")
         urls = [u for u, _ in listing.urls]
-        rows = self.fetch_documents(source, client, previous, now, urls, progress, lastmods=dict(listing.urls))
+        with Rendering(source.render, client, previous, source.limits) as rendering:
+            rows = self.fetch_documents(
+                source, client, previous, now, urls, progress, lastmods=dict(listing.urls), rendering=rendering
+            )
         if not listing.complete:
             # Part of the listing failed: pages it used to list are not gone, just unconfirmed.
             # Keep their last good copies so nothing downstream mistakes them for deletions.
@@ -59,6 +63,7 @@ class SitemapKind(Kind[SitemapSource]):
             errors=errors,
             complete=listing.complete,
             dropped=dict(listing.dropped),
+            rendering=dict(rendering.counts) if source.render != "never" else {},
         )
 
     def detect(self, source: SitemapSource, client: HttpClient, previous: RawTable, rotation: Rotation) -> Detection:
