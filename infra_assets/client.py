@@ -7,14 +7,15 @@ with Client("http://127.0.0.1:8000", api_key=None) as api:
         print(hit["score"], hit["title"], hit["url"])
 ```
 Answers are the API's own JSON objects (plain dicts, exactly as documented for `/search`,
-`/sources`, `/healthz`), so code written against the HTTP API reads them the same way. Every
+`/sources`, `/healthz`, `/changes`, `/documents`), so code written against the HTTP API reads them the same way. Every
 failure, including an unreachable server, raises `ApiError` with the HTTP status and the
 server's `detail` message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
@@ -64,14 +65,53 @@ class Client:
         """`GET /sources`: `{"sources": [...]}`, per source its counts and freshness status."""
         return self._call("GET", "/sources")
 
+    def changes(
+        self,
+        since: str | None = None,
+        sources: str | Sequence[str] | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """`GET /changes`: `{"events": [...], "next_cursor", "truncated"}`, oldest first; pass
+        `next_cursor` back as `since` to read on (the same cursor comes back while nothing is new)."""
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        if sources is not None:
+            params["source"] = [sources] if isinstance(sources, str) else list(sources)
+        if types is not None:
+            params["type"] = list(types)
+        return self._call("GET", "/changes", params=params)
+
+    def follow_changes(
+        self, since: str | None = None, sources: str | Sequence[str] | None = None, *, poll_s: float = 1.0
+    ) -> Iterator[dict[str, Any]]:
+        """Every change event from `since` on, as they come (polls `/changes`; runs until stopped)."""
+        cursor = since
+        while True:
+            page = self.changes(cursor, sources, limit=1000)
+            yield from page["events"]
+            cursor = page["next_cursor"]
+            if not page["events"]:
+                time.sleep(poll_s)
+
+    def document(self, url: str, source: str | None = None) -> dict[str, Any]:
+        """`GET /documents`: the whole served document (`text`), its metadata and recent `changes`;
+        ApiError(404) when the index does not hold that URL."""
+        params = {"url": url, **({"source": source} if source else {})}
+        return self._call("GET", "/documents", params=params)
+
     def health(self) -> dict[str, Any]:
         """`GET /healthz`: `{"status": "ok", "index_version": ...}`; ApiError(503) before an index exists."""
         return self._call("GET", "/healthz")
 
-    def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, json: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         url = self.base_url + path
         try:
-            r = self.session.request(method, url, timeout=self.timeout, json=json)
+            r = self.session.request(method, url, timeout=self.timeout, json=json, params=params)
         except requests.RequestException as exc:
             raise ApiError(None, f"cannot reach {url}: {exc}") from exc
         try:

@@ -122,6 +122,66 @@ def status(env: Settings, as_json: bool) -> None:
             click.echo(f"  ! {row['error']}")
 
 
+@main.command()
+@click.option("--since", default=None, help="A cursor (an event id, or next_cursor); default: the oldest kept.")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--limit", default=100, show_default=True, help="Events at most (without --follow).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they are published (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as /changes answers them.")
+@click.pass_obj
+def changes(
+    env: Settings, since: str | None, sources: tuple[str, ...], limit: int, follow: bool, as_json: bool
+) -> None:
+    """What changed in the served index (added, changed, removed documents), oldest first."""
+    from ..changes.log import BadCursor, ChangeLog, parse_cursor
+    from ..store.generations import read_current
+
+    spec = _sources_or_exit(env)
+    unknown = [n for n in sources if n not in spec.names]
+    if unknown:
+        click.echo(f"error: unknown source {unknown[0]!r} (known: {', '.join(spec.names) or 'none'})", err=True)
+        sys.exit(2)
+    log = ChangeLog.of(env.serving_dir)
+    try:
+        cursor = parse_cursor(since)
+    except BadCursor as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    try:
+        while True:
+            manifest = read_current(env.serving_dir)
+            try:
+                events, truncated = log.read(
+                    cursor,
+                    sources=list(sources),
+                    limit=1000 if follow else limit,
+                    served=manifest.version if manifest else None,
+                )
+            except BadCursor as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(2)
+            if truncated:
+                click.echo("note: events before the oldest kept one were pruned (retention)", err=True)
+            for event in events:
+                if as_json:
+                    click.echo(json.dumps(event.to_json(), ensure_ascii=False))
+                    continue
+                click.echo(f"{event.id:>8} {event.type:<8} {event.source:<16} {event.url}  ({event.changed_at})")
+                for passage in event.added[:3]:
+                    click.echo(f"         + {' '.join(passage.split())[:200]}")
+                for passage in event.removed[:3]:
+                    click.echo(f"         - {' '.join(passage.split())[:200]}")
+            cursor = events[-1].id if events else cursor
+            if not follow:
+                if not as_json:
+                    click.echo(f"next cursor: {cursor}", err=True)
+                return
+            if not events:
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        return
+
+
 def _human(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

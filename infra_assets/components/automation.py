@@ -160,6 +160,34 @@ def change_sensor(source: Source, project: Project) -> dg.SensorDefinition:
     return changes
 
 
+def webhooks_sensor(project: Project) -> dg.SensorDefinition:
+    """The webhook deliveries in the Dagster UI: each tick says, per target, how many events were
+    delivered, are pending and failed, and the last error (the API process delivers them)."""
+
+    @dg.sensor(
+        name="webhook_deliveries",
+        minimum_interval_seconds=30,
+        default_status=RUNNING,
+        description="Reports the webhook deliveries of the change feed (delivered by the API process).",
+    )
+    def webhook_deliveries(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        from ..changes.log import ChangeLog
+        from ..changes.webhooks import delivery_stats
+
+        stats = delivery_stats(ChangeLog.of(project.settings.serving_dir))
+        parts = []
+        for hook in project.spec.webhooks:
+            s = stats.get(hook.url, {})
+            line = f"{hook.url}: {s.get('delivered', 0)} delivered, {s.get('pending', 0)} pending, "
+            line += f"{s.get('failed', 0)} failed"
+            if s.get("last_error") and s.get("pending"):
+                line += f" (last error: {s['last_error']})"
+            parts.append(line)
+        return dg.SkipReason("; ".join(parts) or "no webhooks configured")
+
+    return webhook_deliveries
+
+
 def backstop_cron(source: Source) -> str:
     """Every `backstop_every_s`, offset per source so many sources don't all fire in the same minute."""
     minutes = source.budget.backstop_every_s // 60

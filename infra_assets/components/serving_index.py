@@ -10,6 +10,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from ..changes.log import ChangeLog, Document
+from ..index.chunking import chunker_for
 from ..store.generations import DOCS_COLUMNS, publish
 from .automation import follow_upstream
 from .project import SERVING_KEY, Project, stage_key
@@ -34,14 +36,32 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
     )
     def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult[Any]:
         started = time.monotonic()
-        frames = []
+        frames, cleaned = [], []
         for name in names:
             df = project.table(stage_key("clean", name))
             if df is not None and df.height:
                 frames.append(df.select(DOCS_COLUMNS))
+                cleaned.append(df)
         docs = pl.concat(frames) if frames else pl.DataFrame()
+        log = ChangeLog.of(serving_dir)
+        # A log started beside an index already served takes it as it is (no flood of `added`).
+        baseline = log.recorded_version() is None and (serving_dir / "CURRENT").exists()
         outcome = publish(serving_dir, store.location(), model, docs, names, search_threads=store.search_threads)
         manifest = outcome.manifest
+        changes: dict[str, Any] = {}
+        if manifest is not None and not outcome.waiting_for and log.recorded_version() != manifest.version:
+            # After CURRENT names the generation, never before; a crash in between is caught up
+            # by the next run (the log still differs from what is served).
+            chunker = chunker_for(model.name, model.max_tokens)
+            recorded = log.record(
+                manifest.version,
+                served_documents(cleaned),
+                lambda title, text: [c.text for c in chunker.chunk(title, text)],
+                retention_s=project.spec.changes.retention,
+                baseline=baseline,
+            )
+            changes = dict(recorded.events)
+            context.log.info(f"change log: {changes} at generation {manifest.version}")
         if outcome.published and manifest is not None:
             context.log.info(f"published generation {manifest.version} ({manifest.points} chunks)")
         elif outcome.waiting_for and manifest is not None:
@@ -63,9 +83,25 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
                 "collection": manifest.collection if manifest else model.collection,
                 "removed_generations": outcome.removed_generations,
                 "waiting_for": ", ".join(outcome.waiting_for) or "none",
+                "changes": dg.MetadataValue.json(changes),
                 "seconds": round(time.monotonic() - started, 3),
             },
             data_version=dg.DataVersion(manifest.version if manifest else "none"),
         )
 
     return serving_index
+
+
+def served_documents(cleaned: list[pl.DataFrame]) -> list[Document]:
+    """The documents a generation makes searchable: every clean row with text that is not a
+    near-duplicate of another (those are served as their original)."""
+    out = []
+    for df in cleaned:
+        rows = df.filter(pl.col("text").is_not_null() & (pl.col("text").str.len_chars() > 0))
+        if "duplicate_of" in rows.columns:
+            rows = rows.filter(pl.col("duplicate_of").is_null())
+        for r in rows.select("source", "url", "title", "text", "content_hash", "changed_at", "fetched_at").iter_rows(
+            named=True
+        ):
+            out.append(Document(**r))
+    return out

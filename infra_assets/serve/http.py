@@ -25,10 +25,13 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..changes.log import ChangeLog
+from ..changes.webhooks import WebhookDeliverer, delivery_stats
 from ..settings import Settings
 from ..sources.freshness import sources_report
-from ..sources.spec import Source, SourcesConfigError, load_sources
+from ..sources.spec import Source, SourcesConfigError, SourcesSpec, WebhookSpec, load_sources
 from ..store.generations import read_current
+from .changes_api import DocumentNotFound, add_change_routes, served_version
 from .contract import (
     MAX_K,
     MAX_QUERY_CHARS,
@@ -69,6 +72,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     meaning = {
         400: "The request is well-formed but cannot be answered (empty query, unknown source).",
         401: "Missing or wrong API key (when INFRA_ASSETS_API_KEY is set).",
+        404: "Nothing served under that name (a document URL the index does not hold).",
         413: f"Request body larger than {MAX_BODY_BYTES} bytes.",
         422: "A parameter or body field of the wrong type or out of range.",
         503: "No index has been published yet, or it is briefly unavailable (its shard process is being restarted).",
@@ -82,22 +86,31 @@ class SourcesCache:
     def __init__(self, path: Path):
         self.path = path
         self._mtime: int | None = None
-        self._sources: list[Source] = []
+        self._spec: SourcesSpec | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> list[Source]:
+    def spec(self) -> SourcesSpec | None:
+        """The last good sources file (None before one could be read)."""
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
-            return self._sources
+            return self._spec
         with self._lock:
             if mtime != self._mtime:
                 try:
-                    self._sources = list(load_sources(self.path).sources)
+                    self._spec = load_sources(self.path)
                 except SourcesConfigError as exc:
                     log.error("%s", exc)  # keep serving the last good list
                 self._mtime = mtime
-        return self._sources
+        return self._spec
+
+    def get(self) -> list[Source]:
+        spec = self.spec()
+        return list(spec.sources) if spec else []
+
+    def webhooks(self) -> list[WebhookSpec]:
+        spec = self.spec()
+        return list(spec.webhooks) if spec else []
 
     def model(self) -> str | None:
         """The embedding model the sources file names (None when it cannot be read)."""
@@ -182,7 +195,9 @@ def create_app(
     if searcher.shard_process is None:  # left to the API: shards in child processes unless turned off
         searcher.shard_process = env.shard_process
     sources = SourcesCache(sources_path or env.sources_path)
-    mcp = mcp_server(searcher)
+    changes = ChangeLog.of(data_dir / "serving")
+    mcp = mcp_server(searcher, changes)
+    deliverer = WebhookDeliverer(changes, sources.webhooks, lambda: served_version(searcher))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -196,6 +211,7 @@ def create_app(
             log.exception("could not warm the query model")
         stop = threading.Event()
         searcher.watch(stop)
+        threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
         try:
             async with mcp.session_manager.run():
                 yield
@@ -223,6 +239,10 @@ def create_app(
     async def refused(_: Request, exc: Exception) -> JSONResponse:
         status, body = error_answer(exc)
         return JSONResponse(body, status_code=status)
+
+    @app.exception_handler(DocumentNotFound)
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -257,10 +277,19 @@ def create_app(
     def search_post(body: SearchRequest) -> SearchResponse:
         return searcher.query(body)
 
-    @app.get("/sources", summary="Freshness of every source", responses=_errors(401))
+    @app.get("/sources", summary="Freshness of every source, and webhook deliveries", responses=_errors(401))
     def sources_status() -> dict[str, Any]:
         manifest = read_current(data_dir / "serving")
-        return sources_report(sources.get(), data_dir, manifest.to_json() if manifest else None)
+        report = sources_report(sources.get(), data_dir, manifest.to_json() if manifest else None)
+        hooks = sources.webhooks()
+        if hooks:
+            stats = delivery_stats(changes)
+            report["webhooks"] = [
+                {"url": h.url, **stats.get(h.url, {"delivered": 0, "pending": 0, "failed": 0})} for h in hooks
+            ]
+        return report
+
+    add_change_routes(app, changes, searcher, lambda: [s.name for s in sources.get()], _errors)
 
     @app.get(
         "/healthz",

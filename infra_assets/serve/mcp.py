@@ -23,6 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..changes.log import BadCursor, ChangeLog, parse_cursor
 from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable
 from .searcher import Searcher
 
@@ -62,8 +63,9 @@ def as_text(found: WebResults) -> str:
     return "\n".join(lines)
 
 
-def mcp_server(searcher: Searcher) -> MCPServer:
-    """An MCP server whose one tool, `search_web`, queries `searcher`."""
+def mcp_server(searcher: Searcher, changes: ChangeLog | None = None) -> MCPServer:
+    """An MCP server: `search_web` queries `searcher`; with the change log, `recent_changes`
+    and `get_document` read it (as `/changes` and `/documents` do)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     server = MCPServer("infra-assets", version="0.1.0", instructions=INSTRUCTIONS)
@@ -94,7 +96,61 @@ def mcp_server(searcher: Searcher) -> MCPServer:
             content=[TextContent(type="text", text=as_text(found))], structured_content=found.model_dump(mode="json")
         )
 
+    if changes is not None:
+        _change_tools(server, searcher, changes)
     return server
+
+
+def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeLog) -> None:
+    read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+    def served() -> str | None:
+        try:
+            return searcher.generation().version
+        except NoIndex:
+            return None
+
+    @server.tool(annotations=read_only)
+    def recent_changes(
+        since: Annotated[
+            str | None, Field(description="A cursor from a previous answer (next_cursor); omitted: the oldest kept.")
+        ] = None,
+        source: Annotated[str | None, Field(description="Only this source (by name); default: all.")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Events at most.")] = 20,
+    ) -> CallToolResult:
+        """What changed on the indexed web pages (added, changed, removed), oldest first, with the
+        passages added and removed; pass next_cursor back as since to read on."""
+        try:
+            events, _ = changes.read(
+                parse_cursor(since), sources=[source] if source else None, limit=limit, served=served()
+            )
+        except BadCursor as exc:
+            raise ToolError(str(exc)) from None
+        next_cursor = str(events[-1].id if events else parse_cursor(since))
+        lines = [f"{len(events)} changes (next_cursor {next_cursor}):"]
+        for e in events:
+            lines.append(f"\n[{e.id}] {e.type} {e.url} ({e.source}, {e.changed_at}, index {e.index_version})")
+            lines.extend(f"+ {p}" for p in e.added[:5])
+            lines.extend(f"- {p}" for p in e.removed[:5])
+        structured = {"events": [e.to_json() for e in events], "next_cursor": next_cursor}
+        return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))], structured_content=structured)
+
+    @server.tool(annotations=read_only)
+    def get_document(
+        url: Annotated[
+            str, Field(min_length=1, max_length=4000, description="The document's URL, as results give it.")
+        ],
+    ) -> CallToolResult:
+        """The whole cleaned text of an indexed page or document, with its title, source and dates."""
+        found = changes.document(url)
+        if found is None:
+            raise ToolError(f"no served document has the URL {url[:200]!r}")
+        head = (
+            f"{found['title'] or '(untitled)'}\n{found['url']}\nsource {found['source']}, changed {found['changed_at']}"
+        )
+        return CallToolResult(
+            content=[TextContent(type="text", text=f"{head}\n\n{found['text']}")], structured_content=found
+        )
 
 
 def mount_mcp(app: FastAPI, server: MCPServer, *, loopback_only: bool, max_body: int) -> None:

@@ -529,12 +529,85 @@ class StoreSpec(_Spec):
         return {k: v for k, v in named.items() if v}
 
 
+class ChangesSpec(_Spec):
+    """The change log (`GET /changes`, webhooks)."""
+
+    retention: int = Field(
+        30 * 86400, json_schema_extra=DURATION, description="How long change events are kept (default 30d)."
+    )
+
+    v_retention = field_validator("retention", mode="before")(staticmethod(parse_duration))
+
+
+WEBHOOK_EVENTS = ("added", "changed", "removed")
+SECRET_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class WebhookSpec(_Spec):
+    """A URL every change event (of its sources and types) is POSTed to, signed as Standard Webhooks
+    say. Private and loopback targets only when written as an address (or `localhost`)."""
+
+    url: str = Field(json_schema_extra=URL, description="Where events are POSTed.")
+    sources: tuple[str, ...] | None = Field(
+        None, json_schema_extra=STRINGS, description="Only these sources' events (default: every source)."
+    )
+    events: tuple[str, ...] = Field(
+        WEBHOOK_EVENTS,
+        json_schema_extra=_schema(type="array", items={"type": "string", "enum": list(WEBHOOK_EVENTS)}),
+        description="Which event types (default: added, changed, removed).",
+    )
+    secret_env: str = Field(
+        json_schema_extra=_schema(type="string", pattern=SECRET_ENV_RE.pattern),
+        description="The environment variable holding the Standard Webhooks secret (whsec_...).",
+    )
+    timeout: int = Field(10, json_schema_extra=DURATION, description="Per delivery attempt.")
+    retry_for: int = Field(
+        86400, json_schema_extra=DURATION, description="How long an event is retried before it is given up (24h)."
+    )
+
+    v_url = field_validator("url", mode="before")(staticmethod(_url))
+    v_timeout = field_validator("timeout", "retry_for", mode="before")(staticmethod(parse_duration))
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise ValueError("expected a list of source names")
+        return tuple(values)
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events(cls, value: Any) -> Any:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"expected a list of {', '.join(WEBHOOK_EVENTS)}")
+        for v in values:
+            if v not in WEBHOOK_EVENTS:
+                raise ValueError(f"unknown event type {v!r:.40} (expected {', '.join(WEBHOOK_EVENTS)})")
+        return tuple(dict.fromkeys(values))
+
+    @field_validator("secret_env", mode="before")
+    @classmethod
+    def _env_name(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not SECRET_ENV_RE.match(value):
+            raise ValueError("expected the name of an environment variable (it holds the whsec_... secret)")
+        return value
+
+    def wants(self, source: str, kind: str) -> bool:
+        return (self.sources is None or source in self.sources) and kind in self.events
+
+
 class SourcesSpec(_Spec):
     """The whole sources file."""
 
     defaults: SourceDefaults = Field(default_factory=SourceDefaults)
     embedding: EmbeddingSpec = Field(default_factory=EmbeddingSpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
+    changes: ChangesSpec = Field(default_factory=ChangesSpec)
+    webhooks: tuple[WebhookSpec, ...] = ()
     sources: tuple[SourceSpec, ...] = ()
     _path: Path = PrivateAttr(default=Path("<sources>"))
 
@@ -652,7 +725,30 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesSpec:
             raise fail(label, f"field 'name': duplicate name '{source.name}' (also sources[{seen[source.name]}])")
         seen[source.name] = index
         sources.append(source)
-    spec = SourcesSpec(defaults=defaults, embedding=embedding, store=store, sources=tuple(sources))
+    changes = section("changes", ChangesSpec)
+    raw_hooks = data.get("webhooks") or []
+    if not isinstance(raw_hooks, list):
+        raise fail("webhooks", "expected a list of webhooks (url, secret_env, ...)")
+    hooks: list[WebhookSpec] = []
+    for index, raw in enumerate(raw_hooks):
+        if not isinstance(raw, dict):
+            raise fail(f"webhooks[{index}]", "expected a mapping with url and secret_env")
+        try:
+            hook = WebhookSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise fail(f"webhooks[{index}]", format_error(exc)) from None
+        unknown = [n for n in hook.sources or () if n not in seen]
+        if unknown:
+            raise fail(f"webhooks[{index}]", f"field 'sources': unknown source {unknown[0]!r:.60}")
+        hooks.append(hook)
+    spec = SourcesSpec(
+        defaults=defaults,
+        embedding=embedding,
+        store=store,
+        changes=changes,
+        webhooks=tuple(hooks),
+        sources=tuple(sources),
+    )
     spec._path = path
     return spec
 
