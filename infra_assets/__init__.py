@@ -66,14 +66,21 @@ def search(
     min_score: float | None = None,
     *,
     mode: str | None = None,
+    changed_since: str | None = None,
+    fetched_since: str | None = None,
+    url_prefix: str | None = None,
+    tags: str | Sequence[str] | None = None,
+    collapse: str | None = None,
 ) -> dict[str, Any]:
     """Query the published index in this process, without the API; the same answer as `/search`.
 
     `data_dir` defaults to INFRA_ASSETS_DATA_DIR (else `data/`). One `Searcher` per data folder is
     kept for the life of the process, so the model loads once and later calls take milliseconds;
     it follows newly published generations by itself. `mode`: "hybrid", "dense" or "sparse"
-    (default: hybrid where the index has BM25 vectors). Raises `BadQuery` for bad input and
-    `NoIndex` when nothing is published yet.
+    (default: hybrid where the index has BM25 vectors). Filters as `/search` takes them:
+    `changed_since` / `fetched_since` (ISO 8601 or a duration back from now, "24h"), `url_prefix`,
+    `tags` (sources carrying all of them), `collapse="url"` (one passage per document). Raises
+    `BadQuery` for bad input and `NoIndex` when nothing is published yet.
     """
     from .serve.contract import SearchRequest
     from .serve.searcher import Searcher
@@ -85,7 +92,18 @@ def search(
         searcher = _searchers.get(root)
         if searcher is None:
             searcher = _searchers[root] = Searcher.from_settings(env, root)
-    request = SearchRequest.of(query, k, sources, min_score, mode)
+    request = SearchRequest.of(
+        query,
+        k,
+        sources,
+        min_score,
+        mode,
+        changed_since=changed_since,
+        fetched_since=fetched_since,
+        url_prefix=url_prefix,
+        tags=tags,
+        collapse=collapse,
+    )
     return searcher.query(request).model_dump()
 
 

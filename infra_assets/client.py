@@ -48,11 +48,26 @@ class Client:
         min_score: float | None = None,
         *,
         mode: str | None = None,
+        changed_since: str | None = None,
+        fetched_since: str | None = None,
+        url_prefix: str | None = None,
+        tags: str | Sequence[str] | None = None,
+        collapse: str | None = None,
     ) -> dict[str, Any]:
         """`POST /search`: `{"query", "took_ms", "index_version", "results": [...]}`, best first.
 
-        `mode`: "hybrid", "dense" or "sparse" (default: the server's choice)."""
+        `mode`: "hybrid", "dense" or "sparse" (default: the server's choice). Filters:
+        `changed_since` / `fetched_since` (ISO 8601, or a duration back from now such as "24h"),
+        `url_prefix`, `tags` (sources carrying all of them), `collapse="url"` (one hit per document)."""
         body: dict[str, Any] = {"query": query, "k": k}
+        extra = {
+            "changed_since": changed_since,
+            "fetched_since": fetched_since,
+            "url_prefix": url_prefix,
+            "tags": [tags] if isinstance(tags, str) else (list(tags) if tags is not None else None),
+            "collapse": collapse,
+        }
+        body.update({key: value for key, value in extra.items() if value is not None})
         if sources is not None:
             body["sources"] = [sources] if isinstance(sources, str) else list(sources)
         if min_score is not None:

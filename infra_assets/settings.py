@@ -153,6 +153,12 @@ def _positive_int(env: Mapping[str, str], var: str) -> int | None:
     return int(raw)
 
 
+def environ() -> Mapping[str, str]:
+    """The live environment, for the values the sources file names by variable (a webhook's
+    `secret_env`): read when used, so a secret set or rotated later is picked up."""
+    return os.environ
+
+
 def cache_dirs() -> list[Path]:
     """Where derived files (the int8 query graph) are kept, in order of preference:
     $XDG_CACHE_HOME/infra-assets (~/.cache/infra-assets), then a per-user folder under the

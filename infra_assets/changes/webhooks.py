@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import sqlite3
 import threading
@@ -42,6 +41,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..fetch.addresses import BlockedAddress, guarded_pools, permit
+from ..settings import environ
 from ..sources.spec import WebhookSpec
 from .log import ChangeLog, Event
 
@@ -114,7 +114,7 @@ class WebhookDeliverer:
         self.changes = changes
         self.hooks = hooks
         self.served = served
-        self.env = env if env is not None else os.environ
+        self.env = env if env is not None else environ()
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.poll_s = poll_s

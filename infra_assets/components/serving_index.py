@@ -22,6 +22,8 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
     names = project.spec.names
     model = project.model
     serving_dir = project.settings.serving_dir
+    # Tags are served with the index (search filters): a change of tags republishes.
+    tag_lines = [f"{s.name}: {', '.join(s.tags)}" for s in project.spec.sources if s.tags]
 
     @dg.asset(
         key=SERVING_KEY,
@@ -32,7 +34,7 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         automation_condition=follow_upstream(),
         # The set of sources is part of what is served: adding or removing one changes this
         # version, and automation republishes (a removed source's documents leave the index).
-        code_version=hashlib.sha256("\n".join([*sorted(names), model.resolved]).encode()).hexdigest()[:12],
+        code_version=hashlib.sha256("\n".join([*sorted(names), model.resolved, *tag_lines]).encode()).hexdigest()[:12],
     )
     def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult[Any]:
         started = time.monotonic()
@@ -46,7 +48,10 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         log = ChangeLog.of(serving_dir)
         # A log started beside an index already served takes it as it is (no flood of `added`).
         baseline = log.recorded_version() is None and (serving_dir / "CURRENT").exists()
-        outcome = publish(serving_dir, store.location(), model, docs, names, search_threads=store.search_threads)
+        tags = {src.name: list(src.tags) for src in project.spec.sources if src.tags}
+        outcome = publish(
+            serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags
+        )
         manifest = outcome.manifest
         changes: dict[str, Any] = {}
         if manifest is not None and not outcome.waiting_for and log.recorded_version() != manifest.version:

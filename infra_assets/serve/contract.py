@@ -24,6 +24,7 @@ MODE_HELP = (
     "hybrid (dense + BM25, fused by the store with DBSF), dense (cosine) or sparse (BM25); "
     "default: hybrid where the index has BM25."
 )
+SINCE_HELP = "an ISO 8601 time (2026-12-01T00:00:00Z; no zone means UTC) or a duration back from now (30m, 24h, 7d)."
 log = logging.getLogger("infra_assets.api")
 __all__ = [
     "MAX_K",
@@ -56,19 +57,45 @@ class SearchRequest(BaseModel):
     sources: list[str] | None = Field(None, description="Only these sources (default: all).")
     min_score: float | None = Field(None, allow_inf_nan=False, description="Drop passages scoring below this.")
     mode: Mode | None = Field(None, description=MODE_HELP)
+    changed_since: str | None = Field(
+        None, max_length=64, description=f"Only documents whose content changed after this: {SINCE_HELP}"
+    )
+    fetched_since: str | None = Field(
+        None, max_length=64, description=f"Only documents verified live after this: {SINCE_HELP}"
+    )
+    url_prefix: str | None = Field(
+        None, min_length=1, max_length=2000, description="Only documents whose URL starts with this."
+    )
+    tags: list[str] | None = Field(
+        None, max_length=20, description="Only sources carrying every one of these tags (the sources file's tags:)."
+    )
+    collapse: Literal["url"] | None = Field(None, description="`url`: at most one passage per document.")
 
     @classmethod
-    def of(cls, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, mode: Any = None) -> SearchRequest:
-        """A request from Python arguments (a single source name is a list of one); raises
-        `BadQuery` for arguments of the wrong type or range."""
+    def of(
+        cls, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, mode: Any = None, **filters: Any
+    ) -> SearchRequest:
+        """A request from Python arguments (a single source name or tag is a list of one); raises
+        `BadQuery` for arguments of the wrong type or range. `filters`: changed_since,
+        fetched_since, url_prefix, tags, collapse."""
         if isinstance(sources, str):
             sources = [sources]
         elif sources is not None and not isinstance(sources, list):
             sources = list(sources)
+        tags = filters.get("tags")
+        if isinstance(tags, str):
+            filters["tags"] = [tags]
+        elif tags is not None and not isinstance(tags, list):
+            filters["tags"] = list(tags)
+        given = {key: value for key, value in filters.items() if value is not None}
         try:
-            return cls(query=query, k=k, sources=sources or None, min_score=min_score, mode=mode)
+            return cls(query=query, k=k, sources=sources or None, min_score=min_score, mode=mode, **given)
         except ValidationError as exc:
             raise BadQuery(describe(exc)) from None
+
+    def filtered(self) -> bool:
+        """Whether a document-level filter applies (resolved against the generation's documents)."""
+        return bool(self.changed_since or self.fetched_since or self.url_prefix)
 
 
 class SearchHit(BaseModel):

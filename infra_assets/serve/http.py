@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,10 +32,12 @@ from ..sources.freshness import sources_report
 from ..sources.spec import Source, SourcesConfigError, SourcesSpec, WebhookSpec, load_sources
 from ..store.generations import read_current
 from .changes_api import DocumentNotFound, add_change_routes, served_version
+from .context import add_context_route
 from .contract import (
     MAX_K,
     MAX_QUERY_CHARS,
     MODE_HELP,
+    SINCE_HELP,
     BadQuery,
     Mode,
     NoIndex,
@@ -265,8 +267,26 @@ def create_app(
         source: list[str] | None = Query(None, description="Restrict to a source (repeatable)."),
         min_score: float | None = Query(None, allow_inf_nan=False, description="Drop passages scoring below this."),
         mode: Mode | None = Query(None, description=MODE_HELP),
+        changed_since: str | None = Query(None, max_length=64, description=f"Content changed after: {SINCE_HELP}"),
+        fetched_since: str | None = Query(None, max_length=64, description=f"Verified live after: {SINCE_HELP}"),
+        url_prefix: str | None = Query(None, min_length=1, max_length=2000, description="URL starts with this."),
+        tag: list[str] | None = Query(None, description="Only sources carrying this tag (repeatable: all of them)."),
+        collapse: Literal["url"] | None = Query(None, description="`url`: at most one passage per document."),
     ) -> SearchResponse:
-        return searcher.query(SearchRequest(query=q, k=k, sources=source, min_score=min_score, mode=mode))
+        return searcher.query(
+            SearchRequest(
+                query=q,
+                k=k,
+                sources=source,
+                min_score=min_score,
+                mode=mode,
+                changed_since=changed_since,
+                fetched_since=fetched_since,
+                url_prefix=url_prefix,
+                tags=tag,
+                collapse=collapse,
+            )
+        )
 
     @app.post(
         "/search",
@@ -290,6 +310,7 @@ def create_app(
         return report
 
     add_change_routes(app, changes, searcher, lambda: [s.name for s in sources.get()], _errors)
+    add_context_route(app, searcher, _errors)
 
     @app.get(
         "/healthz",

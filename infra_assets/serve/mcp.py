@@ -21,10 +21,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from ..changes.log import BadCursor, ChangeLog, parse_cursor
-from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable
+from .context import MAX_TOKENS, MIN_TOKENS, ContextRequest, build_context
+from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable, describe
 from .searcher import Searcher
 
 MCP_PATH = "/mcp"
@@ -82,10 +83,24 @@ def mcp_server(searcher: Searcher, changes: ChangeLog | None = None) -> MCPServe
         query: Annotated[str, Field(description=f"What to look for (at most {MAX_QUERY_CHARS} characters).")],
         k: Annotated[int, Field(ge=1, le=MAX_K, description="How many passages to return.")] = 5,
         source: Annotated[str | None, Field(description="Only this source (by name); default: all.")] = None,
+        changed_since: Annotated[
+            str | None, Field(description="Only pages changed after this (ISO 8601, or a duration back: 24h, 7d).")
+        ] = None,
+        url_prefix: Annotated[str | None, Field(description="Only pages whose URL starts with this.")] = None,
+        tags: Annotated[list[str] | None, Field(description="Only sources carrying all these tags.")] = None,
     ) -> Annotated[CallToolResult, WebResults]:
         """Search fresh web passages, best first, with each page's URL, title, source and dates."""
         try:
-            response = searcher.query(SearchRequest.of(query, k, [source] if source else None))
+            response = searcher.query(
+                SearchRequest.of(
+                    query,
+                    k,
+                    [source] if source else None,
+                    changed_since=changed_since,
+                    url_prefix=url_prefix,
+                    tags=tags,
+                )
+            )
         except (BadQuery, NoIndex) as exc:
             raise ToolError(str(exc)) from None
         except Unavailable:  # as /search's 503
@@ -94,6 +109,37 @@ def mcp_server(searcher: Searcher, changes: ChangeLog | None = None) -> MCPServe
         found = WebResults.model_validate(response.model_dump())
         return CallToolResult(
             content=[TextContent(type="text", text=as_text(found))], structured_content=found.model_dump(mode="json")
+        )
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Context for a question", read_only_hint=True, idempotent_hint=True, open_world_hint=False
+        )
+    )
+    def get_context(
+        query: Annotated[str, Field(description=f"The question (at most {MAX_QUERY_CHARS} characters).")],
+        max_tokens: Annotated[int, Field(ge=MIN_TOKENS, le=MAX_TOKENS, description="Token budget of the text.")] = 2000,
+        source: Annotated[str | None, Field(description="Only this source (by name); default: all.")] = None,
+        changed_since: Annotated[
+            str | None, Field(description="Only pages changed after this (ISO 8601, or a duration back: 24h, 7d).")
+        ] = None,
+    ) -> CallToolResult:
+        """The best passages for a question, packed to a token budget, each with its citation
+        (URL, title, when it changed): paste the text into the answer's context and cite [n]."""
+        try:
+            request = ContextRequest(
+                query=query, max_tokens=max_tokens, sources=[source] if source else None, changed_since=changed_since
+            )
+            answer = build_context(searcher, request)
+        except (BadQuery, NoIndex) as exc:
+            raise ToolError(str(exc)) from None
+        except ValidationError as exc:
+            raise ToolError(describe(exc)) from None
+        except Unavailable:
+            raise ToolError("the index is temporarily unavailable; retry shortly") from None
+        return CallToolResult(
+            content=[TextContent(type="text", text=answer.text or f"No passages found for {query!r}.")],
+            structured_content=answer.model_dump(mode="json"),
         )
 
     if changes is not None:

@@ -28,6 +28,7 @@ from .contract import (
     SearchRequest,
     SearchResponse,
 )
+from .filters import resolve
 from .query_vectors import QUERY_THREADS, QueryEmbedder, default_solo_threads
 from .watcher import Generation, GenerationWatcher
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 # HNSW search breadth: recall@10 vs exact search 0.96-0.98 at 100k points (BENCHMARKS.md).
 HNSW_EF = 200
+# `collapse: url` asks the store for this many times k passages, then keeps each document's best.
+COLLAPSE_DEPTH = 4
 # What a start or a swap runs once before it counts as ready: a short and a long question, alone
 # and in a batch, so the sessions' first-call costs (arena, kernels, shapes) are paid then, not by
 # the first caller.
@@ -111,6 +114,12 @@ class Searcher:
 
     def generation(self) -> Generation:
         return self.generations.current()
+
+    def tokenizer(self) -> Any:
+        """The served model's tokenizer (what its chunks were counted with)."""
+        from ..index.chunking import chunker_for
+
+        return chunker_for(self.generation().manifest.model).tokenizer
 
     def reload(self) -> bool:
         return self.generations.reload()
@@ -193,11 +202,12 @@ class Searcher:
     # -- queries -----------------------------------------------------------------------------
 
     def search(
-        self, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, *, mode: Any = None
+        self, query: Any, k: Any = 5, sources: Any = None, min_score: Any = None, *, mode: Any = None, **filters: Any
     ) -> dict[str, Any]:
         """`query` for scripts: the `/search` response object as a dict. Raises `BadQuery` for
-        bad input and `NoIndex` when nothing is published yet."""
-        return self.query(SearchRequest.of(query, k, sources, min_score, mode)).model_dump()
+        bad input and `NoIndex` when nothing is published yet. `filters`: changed_since,
+        fetched_since, url_prefix, tags, collapse (as `/search` takes them)."""
+        return self.query(SearchRequest.of(query, k, sources, min_score, mode, **filters)).model_dump()
 
     def truncated(self, request: SearchRequest, manifest: Manifest, mode: str) -> bool:
         """Whether the dense side saw only the start of the query: the model embeds its first
@@ -245,19 +255,45 @@ class Searcher:
         with self.generations.use() as (gen, alone):
             self.validate(request, gen)
             mode = self.resolve_mode(request.mode, gen)
-            sources = tuple(request.sources) if request.sources else None
-            key = (request.query, request.k, sources, request.min_score, mode)
-            cached = gen.answers.get(key)
+            scope = resolve(request, gen)
+            # Relative times ("24h") mean something else a minute later: such answers are not kept.
+            cacheable = not (request.changed_since or request.fetched_since)
+            key = (request.query, request.k, scope, request.min_score, mode, request.collapse)
+            cached = gen.answers.get(key) if cacheable else None
             if cached is not None:  # the same request on the same generation: the same answer
                 return cached.model_copy(update={"took_ms": _ms(started)})
-            vector = None
-            if mode != "sparse":
-                model = gen.manifest.model
-                # The all-cores session only for a request alone in the searcher (BENCHMARKS.md).
-                solo = self.solo_embedder(model) if alone else None
-                vector = self.queries.embed(self.embedder(model), request.query, solo=solo).tolist()
-            sparse = get_sparse_embedder().embed_query(request.query) if mode != "dense" else None
-            hits = gen.store.search(StoreQuery(vector, request.k, sources, request.min_score, self.hnsw_ef, sparse))
+            hits = []
+            if not scope.empty:
+                vector = None
+                if mode != "sparse":
+                    model = gen.manifest.model
+                    # The all-cores session only for a request alone in the searcher (BENCHMARKS.md).
+                    solo = self.solo_embedder(model) if alone else None
+                    vector = self.queries.embed(self.embedder(model), request.query, solo=solo).tolist()
+                sparse = get_sparse_embedder().embed_query(request.query) if mode != "dense" else None
+                # One passage per document: ask for more, keep each document's best.
+                depth = min(request.k * COLLAPSE_DEPTH, MAX_K * COLLAPSE_DEPTH) if request.collapse else request.k
+                hits = gen.store.search(
+                    StoreQuery(
+                        vector,
+                        depth,
+                        scope.sources,
+                        request.min_score,
+                        self.hnsw_ef,
+                        sparse,
+                        urls=scope.urls,
+                        exclude_urls=scope.exclude_urls,
+                    )
+                )
+                if request.collapse:
+                    seen: set[tuple[object, object]] = set()
+                    kept = []
+                    for hit in hits:
+                        doc = (hit.payload.get("source"), hit.payload.get("url"))
+                        if doc not in seen:
+                            seen.add(doc)
+                            kept.append(hit)
+                    hits = kept[: request.k]
             results = []
             for hit in hits:
                 p = hit.payload
@@ -285,7 +321,8 @@ class Searcher:
                 results=results,
                 truncated=self.truncated(request, gen.manifest, mode),
             )
-            gen.answers.put(key, answer)
+            if cacheable:
+                gen.answers.put(key, answer)
             return answer
 
 

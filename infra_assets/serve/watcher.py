@@ -58,6 +58,8 @@ class Generation:
     manifest: Manifest
     store: VectorReader
     docs: dict[tuple[str, str], DocInfo]  # (source, url) → current title and times
+    # The documents table (source, url, fetched_at, changed_at as times): document-level filters.
+    frame: pl.DataFrame | None = None
     hold: IO[bytes] | None = None  # the shard's reader lock: cleanup leaves it alone
     refs: int = 0
     retired: bool = False
@@ -131,7 +133,8 @@ def open_generation(
         fetched, changed = _iso_column(df["fetched_at"]), _iso_column(df["changed_at"])
         keys = zip(df["source"].to_list(), df["url"].to_list())
         docs = dict(zip(keys, zip(df["title"].to_list(), fetched, changed)))
-    return Generation(manifest, store, docs, hold=hold)
+    frame = df.select("source", "url", "fetched_at", "changed_at") if df is not None else None
+    return Generation(manifest, store, docs, frame=frame, hold=hold)
 
 
 class GenerationWatcher:

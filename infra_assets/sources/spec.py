@@ -246,12 +246,17 @@ class _Source(_Spec):
     allow_hosts: list[str] = Field(
         [], json_schema_extra=STRINGS, description="Other hosts this source may fetch from (default: its own only)."
     )
+    tags: list[str] = Field(
+        [],
+        json_schema_extra=STRINGS,
+        description="Labels searches can filter on (`tags` on /search), e.g. [pricing, eu].",
+    )
 
     v_name = field_validator("name", mode="before")(staticmethod(_name))
     v_durations = field_validator("freshness", "check_every", "timeout", mode="before")(staticmethod(parse_duration))
     v_counts = field_validator("max_pages", "concurrency", "max_bytes", mode="before")(staticmethod(_positive_int))
     v_rate = field_validator("max_rps", mode="before")(staticmethod(_rate))
-    v_globs = field_validator("include", "exclude", mode="before")(staticmethod(_strings))
+    v_globs = field_validator("include", "exclude", "tags", mode="before")(staticmethod(_strings))
     v_hosts = field_validator("allow_hosts", mode="before")(staticmethod(_hosts))
 
     def own_urls(self) -> tuple[str, ...]:

@@ -44,11 +44,17 @@ class StoreQuery:
     hnsw_ef: int | None = None
     sparse: Sparse | None = None
     fusion: FusionParams = DEFAULT_FUSION
+    # Only points whose `url` is one of these (or, with `exclude_urls`, none of these).
+    urls: tuple[str, ...] | None = None
+    exclude_urls: bool = False
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Crosses to a shard process with every search: as a plain tuple, the default fusion left out.
         fusion = None if self.fusion == DEFAULT_FUSION else self.fusion
-        return _query, (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
+        fields = (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
+        if self.urls is None:
+            return _query, fields
+        return _query, (*fields, self.urls, self.exclude_urls)
 
 
 def _query(
@@ -59,8 +65,20 @@ def _query(
     hnsw_ef: int | None,
     sparse: Sparse | None,
     fusion: FusionParams | None,
+    urls: tuple[str, ...] | None = None,
+    exclude_urls: bool = False,
 ) -> StoreQuery:
-    return StoreQuery(vector, k, sources, min_score, hnsw_ef, sparse, fusion=fusion or DEFAULT_FUSION)
+    return StoreQuery(
+        vector,
+        k,
+        sources,
+        min_score,
+        hnsw_ef,
+        sparse,
+        fusion=fusion or DEFAULT_FUSION,
+        urls=urls,
+        exclude_urls=exclude_urls,
+    )
 
 
 class VectorReader(Protocol):

@@ -258,9 +258,20 @@ class EmbeddedLocation:
 # ------------------------------------------------------------------------------ helpers
 
 
+def _query_filter(q: StoreQuery) -> qe.Filter | None:
+    """The query's source and URL conditions, for the store to search within."""
+    if q.urls is None:
+        return _source_filter(q.sources)
+    must = list(_sources_match(q.sources).must or []) if q.sources else []
+    urls = qe.FieldCondition(key="url", match=qe.MatchAny(list(q.urls)))
+    if q.exclude_urls:
+        return qe.Filter(must=must or None, must_not=[urls])
+    return qe.Filter(must=[*must, urls])
+
+
 def _request(q: StoreQuery) -> qe.QueryRequest:
     fusion = q.fusion or DEFAULT_FUSION
-    filt = _source_filter(q.sources)
+    filt = _query_filter(q)
     params = qe.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
     dense = qe.Query.Nearest(q.vector, using=DENSE) if q.vector is not None else None
     bm25 = qe.Query.Nearest(qe.SparseVector(*q.sparse), using=SPARSE) if q.sparse is not None else None

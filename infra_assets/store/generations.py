@@ -83,6 +83,7 @@ class Manifest:
     shard: str | None = None
     url: str | None = None
     copied: bool = False
+    tags: dict[str, list[str]] = field(default_factory=dict)  # per source, its `tags:` (search filters)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -166,6 +167,7 @@ def publish(
     sources: Sequence[str],
     *,
     search_threads: int = 1,
+    tags: dict[str, list[str]] | None = None,
 ) -> PublishOutcome:
     """Snapshot the store and the document table into a new generation and make it current.
 
@@ -176,8 +178,10 @@ def publish(
     the old collection until every source that has documents has points in the new one; until
     then nothing is published and `waiting_for` names the sources still being re-embedded. With a
     Qdrant server the alias `infra_assets_served` is switched to the collection in the same step.
-    `search_threads`: the search pool of an embedded generation's readers.
+    `search_threads`: the search pool of an embedded generation's readers. `tags`: each
+    source's tags (a change of tags alone publishes a new generation).
     """
+    tags = {name: list(tags.get(name, [])) for name in sources if tags and tags.get(name)} if tags else {}
     paths = ServingPaths(root)
     paths.generations.mkdir(parents=True, exist_ok=True)
     paths.shards.mkdir(parents=True, exist_ok=True)
@@ -202,6 +206,7 @@ def publish(
             and current.state == state
             and current.docs_fingerprint == fingerprint
             and sorted(current.sources) == sorted(sources)
+            and current.tags == tags
         ):
             return PublishOutcome(current, False, removed_sources=removed)
         snapshot = store.snapshot(paths.shards, search_threads)
@@ -222,6 +227,7 @@ def publish(
             points=snapshot.points,
             sparse=sparse,
             sources={n: Counts(int(per_source_docs.get(n, 0)), int(counts.get(n, 0))) for n in sources},
+            tags=tags,
             **snapshot.location,
         )
         table = (

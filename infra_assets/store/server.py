@@ -48,6 +48,17 @@ def _source_filter(sources: Sequence[str] | None) -> models.Filter | None:
     return _sources_match(sources)
 
 
+def _query_filter(q: StoreQuery) -> models.Filter | None:
+    """The query's source and URL conditions, for the server to search within."""
+    if q.urls is None:
+        return _source_filter(q.sources)
+    must: list[Any] = list(_sources_match(q.sources).must or []) if q.sources else []
+    urls = models.FieldCondition(key="url", match=models.MatchAny(any=list(q.urls)))
+    if q.exclude_urls:
+        return models.Filter(must=must or None, must_not=[urls])
+    return models.Filter(must=[*must, urls])
+
+
 def _sources_match(sources: Sequence[str]) -> models.Filter:
     """The points of these (one or more) sources."""
     match = models.MatchValue(value=sources[0]) if len(sources) == 1 else models.MatchAny(any=list(sources))
@@ -96,7 +107,7 @@ class ServerStore:
     def search(self, query: StoreQuery) -> list[Hit]:
         q = query
         fusion = q.fusion or DEFAULT_FUSION
-        filt = _source_filter(q.sources)
+        filt = _query_filter(q)
         params = models.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
         bm25 = models.SparseVector(indices=q.sparse[0], values=q.sparse[1]) if q.sparse is not None else None
         if q.vector is not None and bm25 is not None:

@@ -303,7 +303,8 @@ def test_api_key_is_enforced(indexed):
             timeout=10,
             headers={**MCP_HEADERS, "Authorization": "Bearer s3cret"},
         ).json()
-        assert [t["name"] for t in tools["result"]["tools"]] == ["search_web"]
+        names = [t["name"] for t in tools["result"]["tools"]]
+        assert names == ["search_web", "get_context", "recent_changes", "get_document"]
         # Liveness stays open: probes carry no key.
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
         # The key is also what lets /mcp answer under any host name (no loopback-only Host check).

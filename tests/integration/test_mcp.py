@@ -54,7 +54,8 @@ def test_search_web_is_listed_and_finds_the_page(api, indexed):
     tools, [result] = run(list_and_call(f"{api.url}/mcp", [{"query": spec.query, "k": 3}]))
     tool = {t.name: t for t in tools}["search_web"]
     schema = tool.input_schema
-    assert set(schema["properties"]) == {"query", "k", "source"} and schema["required"] == ["query"]
+    assert set(schema["properties"]) == {"query", "k", "source", "changed_since", "url_prefix", "tags"}
+    assert schema["required"] == ["query"]
     assert schema["properties"]["k"]["type"] == "integer" and schema["properties"]["k"]["maximum"] == 100
     assert tool.output_schema and tool.annotations.read_only_hint
 
