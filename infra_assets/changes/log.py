@@ -226,13 +226,16 @@ class ChangeLog:
         retention_s: float = DEFAULT_RETENTION_S,
         now: float | None = None,
         baseline: bool = False,
+        only: Iterable[tuple[str, str]] | None = None,
     ) -> Recorded:
         """Record what generation `version` (already current) serves: one event per document
         added, changed (content_hash differs) or removed since the last recorded generation.
 
         `docs` is every document the generation serves: one it no longer has is `removed`.
         `baseline`: when the log is new, take the documents as they are, without events (a log
-        started beside an index that was already served, rather than every document `added`)."""
+        started beside an index that was already served, rather than every document `added`).
+        `only`: the (source, url) keys this generation may have changed (a notified refresh):
+        `docs` then holds just those still served, and the rest of the log is left alone."""
         now = time.time() if now is None else now
         out = Recorded(version)
         new = {(d.source, d.url): d for d in sorted(docs, key=lambda d: (d.source, d.url))}
@@ -245,9 +248,17 @@ class ChangeLog:
                     con.execute("ROLLBACK")
                     return out
                 first = current is None and baseline
+                query = "SELECT source, url, content_hash, title, text FROM documents"
+                if only is None:
+                    rows = con.execute(query).fetchall()
+                else:
+                    rows = [
+                        r
+                        for key in set(only) | set(new)
+                        for r in con.execute(query + " WHERE source = ? AND url = ?", key).fetchall()
+                    ]
                 old: dict[tuple[str, str], tuple[str | None, str | None, str]] = {
-                    (s, u): (h, t, x)
-                    for s, u, h, t, x in con.execute("SELECT source, url, content_hash, title, text FROM documents")
+                    (s, u): (h, t, x) for s, u, h, t, x in rows
                 }
                 for key, doc in new.items():
                     before = old.get(key)

@@ -160,6 +160,43 @@ def change_sensor(source: Source, project: Project) -> dg.SensorDefinition:
     return changes
 
 
+def notifications_sensor(project: Project) -> dg.SensorDefinition:
+    """`POST /sources/NAME/notify` → a run of the source's chain and `serving/index`: the
+    notification's record in the asset graph (the API's fast path may have made it searchable
+    already; the run revalidates the source as its change sensor would)."""
+
+    @dg.sensor(
+        name="notifications",
+        minimum_interval_seconds=5,
+        default_status=RUNNING,
+        asset_selection=[*(k for n in project.spec.names for k in chain_keys(n)), SERVING_KEY],
+        description="Turns each notification the API received (POST /sources/NAME/notify) into a run of that source.",
+    )
+    def notifications(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        from ..serve.notify import pending, prune
+
+        cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        requests = []
+        for name, notes in pending(project.data_dir, cursor).items():
+            if name not in project.spec.names:
+                continue
+            if busy(context.instance, name):
+                continue  # after the run in progress: the notification stays pending until then
+            newest = notes[-1].id
+            urls = sorted({u for n in notes for u in n.urls})
+            context.log.info(f"{name}: {len(notes)} notifications ({len(urls)} URLs), newest {newest}")
+            requests.append(_run_request(name, f"notify:{newest}", "notify"))
+            cursor[name] = newest
+        prune(project.data_dir, cursor)
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(cursor),
+            skip_reason=None if requests else "no new notifications",
+        )
+
+    return notifications
+
+
 def webhooks_sensor(project: Project) -> dg.SensorDefinition:
     """The webhook deliveries in the Dagster UI: each tick says, per target, how many events were
     delivered, are pending and failed, and the last error (the API process delivers them)."""

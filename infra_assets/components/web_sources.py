@@ -34,7 +34,7 @@ from ..sources.spec import (
     load_sources,
     parse_sources,
 )
-from .automation import VERIFY_JOB, automation_sensor, webhooks_sensor
+from .automation import VERIFY_JOB, automation_sensor, notifications_sensor, webhooks_sensor
 from .io_manager import PolarsParquetIOManager
 from .project import Project
 from .resources import EmbedderResource, HttpResource, StoreResource
@@ -128,7 +128,11 @@ def _build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str,
     project = Project(spec, settings, model_info(spec.embedding.model))
     shared = dg.Definitions(
         assets=[serving_index_asset(project)],
-        sensors=[automation_sensor(), *([webhooks_sensor(project)] if spec.webhooks else [])],
+        sensors=[
+            automation_sensor(),
+            notifications_sensor(project),
+            *([webhooks_sensor(project)] if spec.webhooks else []),
+        ],
         jobs=[VERIFY_JOB],
         resources=resources(spec, settings),
         # In-process: fetching is I/O in threads, embedding already uses every core through

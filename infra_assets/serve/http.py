@@ -10,6 +10,7 @@ be started again answers 503. Plainly valid `/search` requests are answered bene
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import threading
@@ -48,6 +49,8 @@ from .contract import (
     error_answer,
 )
 from .fast_path import FastSearch, replay
+from .notify import FastPath
+from .notify_api import add_notify_route
 from .searcher import Searcher
 
 log = logging.getLogger("infra_assets.api")
@@ -173,6 +176,15 @@ class Guard:
         )
 
 
+def _reload(searcher: Searcher) -> None:
+    """Swap to a generation the fast path just published, now rather than at the next poll;
+    wakes the webhook deliverer through the same path (it polls the served version)."""
+    try:
+        searcher.reload()
+    except Exception:  # the watcher tries again at its next poll
+        log.exception("could not swap to the notified generation")
+
+
 def create_app(
     searcher: Searcher | None = None,
     *,
@@ -200,6 +212,9 @@ def create_app(
     changes = ChangeLog.of(data_dir / "serving")
     mcp = mcp_server(searcher, changes)
     deliverer = WebhookDeliverer(changes, sources.webhooks, lambda: served_version(searcher))
+    fast = FastPath(
+        dataclasses.replace(env, data_dir=data_dir), sources.spec, changes, on_published=lambda: _reload(searcher)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -214,6 +229,7 @@ def create_app(
         stop = threading.Event()
         searcher.watch(stop)
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
+        threading.Thread(target=fast.run, args=(stop,), name="notify", daemon=True).start()
         try:
             async with mcp.session_manager.run():
                 yield
@@ -310,6 +326,7 @@ def create_app(
         return report
 
     add_change_routes(app, changes, searcher, lambda: [s.name for s in sources.get()], _errors)
+    add_notify_route(app, env, data_dir, sources.spec, fast, _errors)
     add_context_route(app, searcher, _errors)
 
     @app.get(

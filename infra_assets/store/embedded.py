@@ -248,9 +248,11 @@ class EmbeddedLocation:
         return f"embedded {self.qdrant_dir}"
 
     @contextmanager
-    def writer(self, model: ModelInfo) -> Iterator[EmbeddedStore]:
+    def writer(self, model: ModelInfo, lock_timeout_s: float = 3600) -> Iterator[EmbeddedStore]:
+        """The writer shard of `model`'s collection; TimeoutError when another writer holds it
+        longer than `lock_timeout_s`."""
         collection = model.collection
-        with EmbeddedStore.open_writer(self.qdrant_dir / collection, model.dim) as store:
+        with EmbeddedStore.open_writer(self.qdrant_dir / collection, model.dim, lock_timeout_s) as store:
             drop_superseded(self.qdrant_dir, collection)
             yield store
 
