@@ -402,3 +402,28 @@ def test_a_webhook_to_a_private_address_by_name_is_refused(project, site, receiv
     assert receiver.verified == []
     by_address = WebhookSpec(url=receiver.url, secret_env="S")
     assert deliverer.send(by_address, event, "evt_1").ok and len(receiver.verified) == 1
+
+
+def test_a_crash_before_the_events_are_recorded_is_caught_up_once(project, site, monkeypatch):
+    """The process dies after CURRENT names the new generation and before its events are written
+    (injected: `record` raises, as a kill at that line would leave things). The next run records
+    them, once, with that run's generation."""
+    pages = demo_pages(6)
+    publish_site(project, site, pages)
+    log = ChangeLog.of(project.data_dir / "serving")
+    before = log.last_id()
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed after publishing, before recording")
+
+    monkeypatch.setattr(ChangeLog, "record", crash)
+    site.set_pages(site_files(changed_pages(pages), site.url))
+    project.write_sources([{"name": "demo", "kind": "sitemap", "url": f"{site.url}/sitemap.xml"}])
+    assert not project.materialize().success  # serving/index failed after its publish
+    assert log.last_id() == before
+    monkeypatch.undo()
+    publish_site(project, site, changed_pages(pages))
+    events, _ = log.read(before)
+    assert sorted(e.type for e in events) == ["changed", "removed"]
+    publish_site(project, site, changed_pages(pages))
+    assert log.read(before)[0] == events

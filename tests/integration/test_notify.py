@@ -13,8 +13,8 @@ import requests
 from infra_assets.changes.log import ChangeLog
 from infra_assets.demo import demo_pages, site_files
 from infra_assets.serve.http import create_app
-from infra_assets.serve.searcher import Searcher
 from infra_assets.serve.notify import pending
+from infra_assets.serve.searcher import Searcher
 from tests.support.project import metadata
 from tests.support.servers import Api
 
@@ -47,10 +47,10 @@ def test_a_notified_change_is_searchable_at_once_and_its_run_follows(project, si
         while time.monotonic() - started < 30:
             hits = requests.get(f"{api.url}/search", params={"q": NEW_PASSAGE, "k": 1}, timeout=10).json()["results"]
             top = hits[0] if hits else None
-            if top and NEW_PASSAGE.split(":")[0] in (top["text"] or ""):
+            if top and NEW_PASSAGE.split(":", maxsplit=1)[0] in (top["text"] or ""):
                 break
             time.sleep(0.05)
-        assert top and top["url"] == urls[1] and NEW_PASSAGE.split(":")[0] in top["text"]
+        assert top and top["url"] == urls[1] and NEW_PASSAGE.split(":", maxsplit=1)[0] in top["text"]
         events = requests.get(f"{api.url}/changes", timeout=10).json()["events"]
         assert [(e["type"], e["url"]) for e in events][-1] == ("changed", urls[1])
         assert any(NEW_PASSAGE in p for p in events[-1]["added"])

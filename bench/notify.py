@@ -1,0 +1,172 @@
+"""Push vs poll: how long from a page change to the top search hit.
+
+A demo site on 127.0.0.1 (`--pages` articles) is indexed as one `page` source, and the real API
+runs in its own process (`infra-assets serve`). Then `--changes` pages are changed one at a time,
+each with a new sentence, alternating two paths in one run:
+
+- notify: `POST /sources/NAME/notify {"urls": [the page]}`, then `GET /search` for the sentence
+  until the page is the top hit (the API's fast path: fetch, clean, embed, publish, swap);
+- poll: what the change sensor and the run it launches do, timed in this process: one sensor
+  tick (the conditional requests that find the change), then the run of the source's chain and
+  `serving/index`, until the API's top hit is the page. The daemon adds its own delays on top of
+  this: up to `check_every` (default 5m) before the tick comes, and 5-12 s to launch the run.
+
+Figures: p50 / p95 / max per path, every value listed.
+
+    python bench/notify.py [--pages 30] [--changes 20] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def top_hit(api: str, query: str) -> dict | None:
+    with urllib.request.urlopen(f"{api}/search?" + urllib.parse.urlencode({"q": query, "k": 1}), timeout=10) as r:
+        results = json.loads(r.read())["results"]
+    return results[0] if results else None
+
+
+def wait_top(api: str, sentence: str, url: str, started: float, timeout: float = 120) -> float:
+    while time.monotonic() - started < timeout:
+        hit = top_hit(api, sentence)
+        if hit and hit["url"] == url and sentence[:40] in (hit["text"] or ""):
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise TimeoutError(f"{url} not the top hit for its new sentence after {timeout} s")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=30)
+    parser.add_argument("--changes", type=int, default=20, help="per path")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import dagster as dg
+    import yaml
+
+    from infra_assets.components import build_definitions
+    from infra_assets.demo import demo_pages, site_files
+    from infra_assets.demo.site import SiteServer
+    from infra_assets.devtools.servers import free_port, wait_for_http
+    from infra_assets.settings import Settings
+    from infra_assets.sources import load_sources
+
+    work = Path(tempfile.mkdtemp(prefix="infra-assets-notify-"))
+    data_dir, sources_path = work / "data", work / "sources.yaml"
+    env = {
+        **os.environ,
+        "INFRA_ASSETS_DATA_DIR": str(data_dir),
+        "INFRA_ASSETS_SOURCES": str(sources_path),
+        "DAGSTER_HOME": str(work / "dagster"),
+    }
+    os.environ.update({k: env[k] for k in ("INFRA_ASSETS_DATA_DIR", "INFRA_ASSETS_SOURCES", "DAGSTER_HOME")})
+    (work / "dagster").mkdir()
+    with SiteServer() as site, dg.DagsterInstance.ephemeral() as instance:
+        pages = demo_pages(args.pages)
+        site.set_pages(site_files(pages, site.url))
+        urls = [f"{site.url}{p.path}" for p in pages]
+        sources_path.write_text(yaml.safe_dump({"sources": [{"name": "news", "kind": "page", "urls": urls}]}))
+
+        def materialize() -> None:
+            defs = build_definitions(load_sources(sources_path), Settings.from_env())
+            keys = [dg.AssetKey([s, "news"]) for s in ("raw", "clean", "embeddings")] + [
+                dg.AssetKey(["serving", "index"])
+            ]
+            job = defs.resolve_implicit_global_asset_job_def()
+            assert job.execute_in_process(instance=instance, asset_selection=keys).success
+
+        materialize()
+        port = free_port()
+        api = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_http(f"{api}/healthz", 120)
+            from infra_assets.components.resources import HttpResource
+
+            defs = build_definitions(load_sources(sources_path), Settings.from_env())
+            sensor = defs.get_sensor_def("news__changes")
+            times: dict[str, list[float]] = {"notify": [], "poll": []}
+            cursor = None
+            current = list(pages)
+            for i in range(args.changes * 2):
+                path = "notify" if i % 2 == 0 else "poll"
+                n = i % len(pages)
+                sentence = f"Bench change {i}: the tide gauge at pier {n} read {1000 + i * 37} millimetres at noon."
+                current[n] = dataclasses.replace(current[n], paragraphs=(*pages[n].paragraphs, sentence))
+                site.set_pages(site_files(current, site.url))
+                started = time.monotonic()
+                if path == "notify":
+                    post(f"{api}/sources/news/notify", {"urls": [urls[n]]})
+                else:
+                    context = dg.build_sensor_context(
+                        instance=instance,
+                        cursor=cursor,
+                        resources={"http": HttpResource(user_agent="infra-assets-bench")},
+                    )
+                    result = sensor(context)
+                    cursor = getattr(result, "cursor", cursor)
+                    materialize()
+                times[path].append(wait_top(api, sentence, urls[n], started))
+                time.sleep(0.5)  # let the notified run's leftovers (none here: no daemon) settle
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "pages": args.pages,
+        "changes_per_path": args.changes,
+        "paths": {
+            name: {
+                "p50_s": round(statistics.median(v), 3),
+                "p95_s": round(pct(v, 95), 3),
+                "max_s": round(max(v), 3),
+                "runs_s": [round(x, 3) for x in v],
+            }
+            for name, v in times.items()
+        },
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.pages} pages, {args.changes} changes per path, {result['machine']}")
+    for name, v in result["paths"].items():
+        print(f"{name:<7} p50 {v['p50_s']:.3f} s  p95 {v['p95_s']:.3f} s  max {v['max_s']:.3f} s  runs {v['runs_s']}")
+
+
+if __name__ == "__main__":
+    main()
