@@ -5,9 +5,10 @@ become the source filter. The document-level filters (`changed_since`, `fetched_
 `url_prefix`) are resolved against the generation's documents table (each document's current
 `changed_at` and `fetched_at`, which a verification updates without touching the points) into a
 set of URLs, and the store's query carries that set as a condition on the indexed `url` payload
-field: the smaller of "these URLs" (match any) or "not these URLs" (match none), so a broad filter
-stays as cheap as a narrow one. The store then searches only matching points: nothing is
-over-fetched and filtered after.
+field: the smaller of "these URLs" (match any) or "not these URLs" (match none). When both lists
+are long (`changed_since` keeping more than `URL_LIST_MAX` documents and leaving out more), the
+condition is a range on the points' own `changed_at` instead. The store then searches only
+matching points: nothing is over-fetched and filtered after.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from ..sources.spec import DURATION_RE, parse_duration
 from .contract import BadQuery, SearchRequest
 from .watcher import Generation
 
+# A URL list longer than this makes the store's filter itself the cost (measured: bench/filters.py).
+URL_LIST_MAX = 2000
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -29,6 +33,7 @@ class Resolved:
     sources: tuple[str, ...] | None
     urls: tuple[str, ...] | None = None  # with `exclude_urls`: the URLs the results may not have
     exclude_urls: bool = False
+    changed_after: str | None = None  # RFC 3339: the points' own `changed_at` must be later
     empty: bool = False  # no document can match: nothing to ask the store
 
 
@@ -72,19 +77,25 @@ def resolve(request: SearchRequest, gen: Generation, now: datetime | None = None
     if chosen:
         frame = frame.filter(pl.col("source").is_in(list(chosen)))
     condition = pl.lit(True)
-    if request.changed_since:
-        condition &= pl.col("changed_at") > parse_since(request.changed_since, "changed_since", now)
+    changed = parse_since(request.changed_since, "changed_since", now) if request.changed_since else None
+    if changed is not None:
+        condition &= pl.col("changed_at") > changed
     if request.fetched_since:
         condition &= pl.col("fetched_at") > parse_since(request.fetched_since, "fetched_since", now)
     if request.url_prefix:
         condition &= pl.col("url").str.starts_with(request.url_prefix)
-    marked = frame.select("url", condition.fill_null(False).alias("keep"))
-    keep = set(marked.filter(pl.col("keep"))["url"].to_list())
-    if not keep:
+    mask = frame.select(condition.fill_null(False).alias("keep")).to_series()
+    n_keep = int(mask.sum())
+    n_drop = frame.height - n_keep
+    if not n_keep:
         return Resolved(chosen, empty=True)
-    drop = set(marked.filter(~pl.col("keep"))["url"].to_list()) - keep
-    if not drop:
+    if not n_drop:
         return Resolved(chosen)
-    if len(keep) <= len(drop):
-        return Resolved(chosen, tuple(sorted(keep)))
-    return Resolved(chosen, tuple(sorted(drop)), exclude_urls=True)
+    if min(n_keep, n_drop) > URL_LIST_MAX and changed and not (request.fetched_since or request.url_prefix):
+        # Both lists would be long: a range on the points' own `changed_at` instead (each point
+        # carries its document's changed_at: indexing rewrites it on every point of a changed document).
+        return Resolved(chosen, changed_after=changed.isoformat())
+    # Only the shorter side is built (a URL served by two sources counts on each side).
+    side = mask if n_keep <= n_drop else ~mask
+    listed = tuple(sorted(set(frame["url"].filter(side).to_list())))
+    return Resolved(chosen, listed, exclude_urls=n_keep > n_drop)

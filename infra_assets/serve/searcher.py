@@ -283,6 +283,7 @@ class Searcher:
                         sparse,
                         urls=scope.urls,
                         exclude_urls=scope.exclude_urls,
+                        changed_after=scope.changed_after,
                     )
                 )
                 if request.collapse:

@@ -47,14 +47,16 @@ class StoreQuery:
     # Only points whose `url` is one of these (or, with `exclude_urls`, none of these).
     urls: tuple[str, ...] | None = None
     exclude_urls: bool = False
+    # Only points whose payload `changed_at` (RFC 3339) is after this.
+    changed_after: str | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Crosses to a shard process with every search: as a plain tuple, the default fusion left out.
         fusion = None if self.fusion == DEFAULT_FUSION else self.fusion
         fields = (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
-        if self.urls is None:
+        if self.urls is None and self.changed_after is None:
             return _query, fields
-        return _query, (*fields, self.urls, self.exclude_urls)
+        return _query, (*fields, self.urls, self.exclude_urls, self.changed_after)
 
 
 def _query(
@@ -67,6 +69,7 @@ def _query(
     fusion: FusionParams | None,
     urls: tuple[str, ...] | None = None,
     exclude_urls: bool = False,
+    changed_after: str | None = None,
 ) -> StoreQuery:
     return StoreQuery(
         vector,

@@ -262,9 +262,13 @@ class EmbeddedLocation:
 
 def _query_filter(q: StoreQuery) -> qe.Filter | None:
     """The query's source and URL conditions, for the store to search within."""
-    if q.urls is None:
+    if q.urls is None and q.changed_after is None:
         return _source_filter(q.sources)
-    must = list(_sources_match(q.sources).must or []) if q.sources else []
+    must: list[Any] = list(_sources_match(q.sources).must or []) if q.sources else []
+    if q.changed_after is not None:
+        must.append(qe.FieldCondition(key="changed_at", range=qe.RangeDateTime(gt=q.changed_after)))
+    if q.urls is None:
+        return qe.Filter(must=must)
     urls = qe.FieldCondition(key="url", match=qe.MatchAny(list(q.urls)))
     if q.exclude_urls:
         return qe.Filter(must=must or None, must_not=[urls])

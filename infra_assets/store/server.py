@@ -50,9 +50,13 @@ def _source_filter(sources: Sequence[str] | None) -> models.Filter | None:
 
 def _query_filter(q: StoreQuery) -> models.Filter | None:
     """The query's source and URL conditions, for the server to search within."""
-    if q.urls is None:
+    if q.urls is None and q.changed_after is None:
         return _source_filter(q.sources)
     must: list[Any] = list(_sources_match(q.sources).must or []) if q.sources else []
+    if q.changed_after is not None:
+        must.append(models.FieldCondition(key="changed_at", range=models.DatetimeRange(gt=q.changed_after)))
+    if q.urls is None:
+        return models.Filter(must=must)
     urls = models.FieldCondition(key="url", match=models.MatchAny(any=list(q.urls)))
     if q.exclude_urls:
         return models.Filter(must=must or None, must_not=[urls])
