@@ -106,7 +106,7 @@ def main() -> None:
     rows, copies, points = base.build_points(args.points, docs, vectors, 0.02)
     data_dir = base.CACHE / f"filters-v2-{args.points}"
     stamp = data_dir / "written_at"
-    if read_current(data_dir / "serving") is None or not stamp.exists():
+    if not stamp.exists():
         now = datetime.datetime.now(datetime.timezone.utc)
         sparse = base.sparse_vectors(docs)
         write_store_with_times(data_dir / "qdrant", model, docs, rows, copies, points, sparse, now)
@@ -114,6 +114,8 @@ def main() -> None:
         stamp.write_text(now.isoformat())
     # The times are relative to when the index was written: "M minutes before that" keeps M documents.
     now = datetime.datetime.fromisoformat(stamp.read_text())
+    if read_current(data_dir / "serving") is None:  # (re)published from the kept store
+        publish_with_times(data_dir, model, docs, rows, copies, now)
 
     n = args.points
     minutes = {"1%": n // 100, "10%": n // 10, "50%": n // 2, "90%": n * 9 // 10}

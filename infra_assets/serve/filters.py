@@ -5,9 +5,10 @@ become the source filter. The document-level filters (`changed_since`, `fetched_
 `url_prefix`) are resolved against the generation's documents table (each document's current
 `changed_at` and `fetched_at`, which a verification updates without touching the points) into a
 set of URLs, and the store's query carries that set as a condition on the indexed `url` payload
-field: the smaller of "these URLs" (match any) or "not these URLs" (match none). When both lists
-are long (`changed_since` keeping more than `URL_LIST_MAX` documents and leaving out more), the
-condition is a range on the points' own `changed_at` instead. The store then searches only
+field: the smaller of "these URLs" (match any) or "not these URLs" (match none). `changed_since`
+alone is a range on the points' own `changed_at` (a datetime payload index) instead: measured
+faster than a URL list at every selectivity (bench/filters.py). The documents table still decides
+when nothing (or everything) matches. The store then searches only
 matching points: nothing is over-fetched and filtered after.
 """
 
@@ -76,8 +77,16 @@ def resolve(request: SearchRequest, gen: Generation, now: datetime | None = None
         raise BadQuery(f"index {gen.version} has no documents table to filter on; republish it")
     if chosen:
         frame = frame.filter(pl.col("source").is_in(list(chosen)))
-    condition = pl.lit(True)
     changed = parse_since(request.changed_since, "changed_since", now) if request.changed_since else None
+    if changed is not None and not (request.fetched_since or request.url_prefix):
+        # A range on the points' own `changed_at` (datetime-indexed; each point carries its
+        # document's changed_at: indexing rewrites it on every point of a changed document). The
+        # documents table only says whether anything changed since (one max, not a scan per URL).
+        latest = frame["changed_at"].max()
+        if latest is None or latest <= changed:  # type: ignore[operator]
+            return Resolved(chosen, empty=True)
+        return Resolved(chosen, changed_after=changed.isoformat())
+    condition = pl.lit(True)
     if changed is not None:
         condition &= pl.col("changed_at") > changed
     if request.fetched_since:
@@ -91,10 +100,6 @@ def resolve(request: SearchRequest, gen: Generation, now: datetime | None = None
         return Resolved(chosen, empty=True)
     if not n_drop:
         return Resolved(chosen)
-    if min(n_keep, n_drop) > URL_LIST_MAX and changed and not (request.fetched_since or request.url_prefix):
-        # Both lists would be long: a range on the points' own `changed_at` instead (each point
-        # carries its document's changed_at: indexing rewrites it on every point of a changed document).
-        return Resolved(chosen, changed_after=changed.isoformat())
     # Only the shorter side is built (a URL served by two sources counts on each side).
     side = mask if n_keep <= n_drop else ~mask
     listed = tuple(sorted(set(frame["url"].filter(side).to_list())))

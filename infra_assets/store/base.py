@@ -81,6 +81,7 @@ def _query(
         fusion=fusion or DEFAULT_FUSION,
         urls=urls,
         exclude_urls=exclude_urls,
+        changed_after=changed_after,
     )
 
 

@@ -33,7 +33,17 @@ import qdrant_edge as qe
 
 from .base import SCROLL_PAGE, UPSERT_BATCH, ScanPage, Snapshot, StoreQuery
 from .fusion import DEFAULT_FUSION
-from .payload import DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .payload import (
+    DENSE,
+    INDEXED_DATETIMES,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    STATE_FIELDS,
+    ChunkPoint,
+    Hit,
+    StoredChunk,
+    stored_chunk,
+)
 from .space import ModelInfo
 
 WARM_QUERIES = 16
@@ -133,6 +143,8 @@ class EmbeddedStore(_EdgeShard):
                 shard = qe.EdgeShard.create(str(path), _config(dim))
                 for name in INDEXED_KEYWORDS:
                     shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+            for name in INDEXED_DATETIMES:  # a no-op once it exists; built once for older shards
+                shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Datetime))
             store = cls(shard, path)
             try:
                 yield store

@@ -7,6 +7,8 @@ from typing import Any
 
 # Payload fields with a keyword index: every filter and per-source scan goes through them.
 INDEXED_KEYWORDS = ("source", "url")
+# Datetime payload indexes (search filters: `changed_since`), created on every writer open when missing.
+INDEXED_DATETIMES = ("changed_at",)
 # Fields read back when diffing a source against the store (small: no text, no vectors).
 STATE_FIELDS = ["url", "doc_hash", "chunk"]
 # Bump when the point layout changes: a new collection is built from scratch, never mixed.

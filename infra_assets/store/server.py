@@ -21,7 +21,17 @@ from qdrant_client import QdrantClient, models
 
 from .base import SCROLL_PAGE, UPSERT_BATCH, Snapshot, StoreQuery
 from .fusion import DEFAULT_FUSION
-from .payload import DENSE, INDEXED_KEYWORDS, SPARSE, STATE_FIELDS, ChunkPoint, Hit, StoredChunk, stored_chunk
+from .payload import (
+    DENSE,
+    INDEXED_DATETIMES,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    STATE_FIELDS,
+    ChunkPoint,
+    Hit,
+    StoredChunk,
+    stored_chunk,
+)
 from .space import ModelInfo
 
 SERVED_ALIAS = "infra_assets_served"  # always names the collection being served
@@ -98,6 +108,8 @@ class ServerStore:
             )
             for name in INDEXED_KEYWORDS:
                 self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
+        for name in INDEXED_DATETIMES:  # idempotent; built once for collections made before it
+            self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.DATETIME)
 
     def exists(self) -> bool:
         return bool(self.client.collection_exists(self.collection))

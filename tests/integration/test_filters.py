@@ -113,13 +113,12 @@ def test_filters_over_http_and_their_refusals(filtered, project, site):
 
 
 def test_a_broad_changed_since_becomes_a_range_on_the_points(filtered, site, monkeypatch):
-    """Both URL lists long (forced here by a small URL_LIST_MAX): the store's query carries a
-    range on the points' own changed_at, and answers the same documents."""
+    """`changed_since` alone: the store's query carries a range on the points' own changed_at
+    (with url_prefix too, a URL list instead); both answer the same documents."""
     from infra_assets.serve import filters
 
     searcher, pages, before_change = filtered
     expected = urls(searcher.search(pages[5].query, k=5, changed_since=before_change.isoformat()))
-    monkeypatch.setattr(filters, "URL_LIST_MAX", 0)
     with searcher.generations.use() as (gen, _):
         from infra_assets.serve.contract import SearchRequest
 
@@ -127,3 +126,5 @@ def test_a_broad_changed_since_becomes_a_range_on_the_points(filtered, site, mon
     assert scope.changed_after and scope.urls is None
     ranged = searcher.search(pages[5].query + " ", k=5, changed_since=before_change.isoformat())
     assert set(urls(ranged)) == set(expected) == {f"{site.url}{pages[3].path}"}
+    listed = searcher.search(pages[5].query, k=5, changed_since=before_change.isoformat(), url_prefix=site.url)
+    assert set(urls(listed)) == set(expected)
