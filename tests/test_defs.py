@@ -48,7 +48,10 @@ def test_assets_checks_sensors_and_schedules_are_exactly_these(location):
     assert keys == {f"{stage}/{n}" for n in NAMES for stage in CHECKS} | {"serving/index"}
     checks = {(key.asset_key.to_user_string(), key.name) for key in repo.asset_graph.asset_check_keys}
     assert checks == {(f"{stage}/{n}", c) for n in NAMES for stage, names in CHECKS.items() for c in names}
-    assert {s.name for s in repo.sensor_defs} == {f"{n}__changes" for n in NAMES} | {"infra_assets_automation"}
+    assert {s.name for s in repo.sensor_defs} == {f"{n}__changes" for n in NAMES} | {
+        "infra_assets_automation",
+        "notifications",
+    }
     assert {s.name for s in repo.schedule_defs} == {f"{n}__verify" for n in NAMES}
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {"verify_sources"}
     assert set(repo.get_top_level_resources()) == {"http", "store", "embedder", "io_manager"}

@@ -42,6 +42,7 @@ from ..fetch.blobs import BlobStore
 from ..fetch.http import HttpClient, host_allowed
 from ..fetch.many import fetch_many
 from ..settings import Settings
+from ..sources.kinds import pages_by_url
 from ..sources.spec import Source, SourcesSpec
 from ..store.base import VectorStore
 from ..store.generations import DOCS_COLUMNS, publish, read_current, read_docs
@@ -52,7 +53,6 @@ log = logging.getLogger("infra_assets.notify")
 
 NOTIFY_DIR = "notify"
 MAX_URLS = 100  # URLs one notification may name
-FAST_KINDS = ("page", "sitemap", "site")  # kinds whose documents are pages fetched one by one
 WRITER_WAIT_S = 5.0  # how long the fast path waits for the embedded store's writer
 KEEP_S = 3600  # a notification the sensor has turned into a run is deleted after this
 
@@ -218,7 +218,7 @@ class FastPath:
         if spec is None or note.source not in spec.names:
             return FastResult("skipped", "the source is no longer in the sources file")
         source = spec.get(note.source)
-        if source.kind not in FAST_KINDS or getattr(source, "render", "never") != "never" or not note.urls:
+        if not pages_by_url(source) or getattr(source, "render", "never") != "never" or not note.urls:
             return FastResult("skipped", f"no fast path for this source ({source.kind}); its run refreshes it")
         serving_dir = self.settings.serving_dir
         model = model_info(spec.embedding.model)

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..settings import Settings
+from ..sources.kinds import guards_listing, pages_by_url
 from ..sources.spec import SourcesSpec
-from .notify import FAST_KINDS, MAX_URLS, FastPath, NotifyRefused, check_urls, record_notification
+from .notify import MAX_URLS, FastPath, NotifyRefused, check_urls, record_notification
 
 
 class NotifyBody(BaseModel):
@@ -55,11 +56,11 @@ def add_notify_route(
             urls = check_urls(source, body.urls) if body is not None and body.urls is not None else []
         except NotifyRefused as exc:
             return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-        if not urls and source.kind == "page":
+        if not urls and not guards_listing(source):  # the file lists its pages (kind: page)
             urls = list(source.urls[:MAX_URLS])
         note = record_notification(data_dir, name, urls)
-        if source.kind not in FAST_KINDS:
-            why = f"the run alone ({source.kind} sources list their documents themselves)"
+        if not pages_by_url(source):
+            why = "the run alone (this kind lists its documents itself)"
         elif getattr(source, "render", "never") != "never":
             why = "the run alone (the source renders JavaScript)"
         elif not urls:

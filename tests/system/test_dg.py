@@ -121,7 +121,10 @@ def test_list_defs_lists_the_sources_assets(dg_env):
             assert assets[f"{stage}/{name}"]["group_name"] == name
         assert assets[f"clean/{name}"]["dependency_keys"] == [f"raw/{name}"]
         assert assets[f"embeddings/{name}"]["dependency_keys"] == [f"clean/{name}"]
-    assert {s["name"] for s in listed["sensors"]} == {f"{n}__changes" for n in NAMES} | {"infra_assets_automation"}
+    assert {s["name"] for s in listed["sensors"]} == {f"{n}__changes" for n in NAMES} | {
+        "infra_assets_automation",
+        "notifications",
+    }
     assert {s["name"] for s in listed["schedules"]} == {f"{n}__verify" for n in NAMES}
     # The table form a user reads names them too.
     table = dg(dg_env, "list", "defs")

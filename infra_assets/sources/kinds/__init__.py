@@ -58,8 +58,14 @@ __all__ = [
     "empty_raw",
     "entry_body",
     "guards_listing",
+    "pages_by_url",
     "record_body",
 ]
+
+
+def pages_by_url(source: Source) -> bool:
+    """Whether the source's documents are pages fetched one by one (the notify fast path's kinds)."""
+    return KINDS[source.kind].pages_by_url
 
 
 def guards_listing(source: Source) -> bool:

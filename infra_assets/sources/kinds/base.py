@@ -184,6 +184,7 @@ class SourceKind(Protocol[S_contra]):
     # Whether a listing that suddenly holds under half the indexed documents is suspect (the
     # partial-listing guard): true for kinds whose documents come from a listing.
     guards_listing: ClassVar[bool]
+    pages_by_url: ClassVar[bool]
 
     def collect(
         self, source: S_contra, client: HttpClient, previous: RawTable, now: datetime, progress: Progress | None
@@ -204,6 +205,8 @@ class Kind(Generic[K]):
     """Shared steps of the kinds: rows from fetch results, bodies to the blob store, verification."""
 
     guards_listing: ClassVar[bool] = True
+    # Its documents are pages fetched one by one (a notified URL can be refreshed alone).
+    pages_by_url: ClassVar[bool] = False
 
     # ----------------------------------------------------------------- collecting
 

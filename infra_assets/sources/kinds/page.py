@@ -16,6 +16,7 @@ from .rendering import Rendering
 
 
 class PageKind(Kind[PageSource]):
+    pages_by_url: ClassVar[bool] = True
     guards_listing: ClassVar[bool] = False  # the file is the listing: a removed page was removed by hand
 
     def collect(

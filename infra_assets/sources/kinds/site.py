@@ -127,6 +127,7 @@ def round_robin(found: list[tuple[str, list[str]]]) -> Iterator[tuple[str, str]]
 
 
 class SiteKind(Kind[SiteSource]):
+    pages_by_url: ClassVar[bool] = True
     guards_listing: ClassVar[bool] = True
 
     def collect(

@@ -10,6 +10,7 @@ they count, because lastmod is often wrong; the rest in a rotating window.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from ...fetch.http import HttpClient
 from ...fetch.sitemap import SitemapListing, discover_sitemap
@@ -19,6 +20,8 @@ from .rendering import Rendering
 
 
 class SitemapKind(Kind[SitemapSource]):
+    pages_by_url: ClassVar[bool] = True
+
     @staticmethod
     def listing(source: SitemapSource, client: HttpClient, previous: RawTable) -> SitemapListing:
         held = SitemapListing.from_bodies((url, previous.body(row)) for url, row in previous.of_role("listing").items())
