@@ -28,7 +28,7 @@ from .contract import (
     SearchRequest,
     SearchResponse,
 )
-from .filters import resolve
+from .filters import Resolved, resolve
 from .query_vectors import QUERY_THREADS, QueryEmbedder, default_solo_threads
 from .watcher import Generation, GenerationWatcher
 
@@ -258,7 +258,9 @@ class Searcher:
             scope = resolve(request, gen)
             # Relative times ("24h") mean something else a minute later: such answers are not kept.
             cacheable = not (request.changed_since or request.fetched_since)
-            key = (request.query, request.k, scope, request.min_score, mode, request.collapse)
+            key: tuple[Any, ...] = (request.query, request.k, scope.sources, request.min_score, mode)
+            if scope != Resolved(scope.sources) or request.collapse:
+                key += (scope, request.collapse)
             cached = gen.answers.get(key) if cacheable else None
             if cached is not None:  # the same request on the same generation: the same answer
                 return cached.model_copy(update={"took_ms": _ms(started)})

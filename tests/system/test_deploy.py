@@ -107,6 +107,6 @@ def test_install_scripts_build_check_runs_against_this_code(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     n = len(load_sources(example).names)
     assert out.stdout.strip() == (
-        f"build check: {3 * n + 1} assets, {n + 1} sensors, {n} schedules; packaged model answers with 384 "
+        f"build check: {3 * n + 1} assets, {n + 2} sensors, {n} schedules; packaged model answers with 384 "
         "dimensions; queries: int8-queries"
     ), out.stdout
