@@ -103,23 +103,31 @@ def choose(hits: list[SearchHit], per_document: int) -> list[SearchHit]:
 
 
 def pack(hits: list[SearchHit], max_tokens: int, count: Callable[[str], int]) -> tuple[str, list[ContextPassage]]:
-    """The blocks that fit in `max_tokens` (see the module doc)."""
-    text = ""
+    """The blocks that fit in `max_tokens` (see the module doc).
+
+    Each block is counted once and the counts added (linear, not a recount of the growing text):
+    exact for the packaged model's WordPiece tokenizer, which splits at the blank lines between
+    blocks; the whole text is counted once at the end, and for a tokenizer where the sum falls
+    short, the last blocks are dropped until it fits."""
+    blocks: list[str] = []
     chosen: list[ContextPassage] = []
+    used = 0
     for hit in hits:
         n = len(chosen) + 1
         piece = block(n, hit)
-        tentative = f"{text}\n\n{piece}" if text else piece
         passage_text = hit.text or ""
-        if count(tentative) > max_tokens:
+        need = count(piece)
+        if used + need > max_tokens:
             if chosen:
                 continue
             cut = _cut(hit, n, max_tokens, count)
             if cut is None:
                 continue
             passage_text = cut
-            tentative = block(n, hit, passage_text)
-        text = tentative
+            piece = block(n, hit, passage_text)
+            need = count(piece)
+        blocks.append(piece)
+        used += need
         chosen.append(
             ContextPassage(
                 n=n,
@@ -133,6 +141,11 @@ def pack(hits: list[SearchHit], max_tokens: int, count: Callable[[str], int]) ->
                 text=passage_text,
             )
         )
+    text = "\n\n".join(blocks)
+    while blocks and count(text) > max_tokens:
+        blocks.pop()
+        chosen.pop()
+        text = "\n\n".join(blocks)
     return text, chosen
 
 

@@ -21,13 +21,8 @@ from tests.support.servers import Api
 NEW_PASSAGE = "The harbour seals of the northern estuary were counted at dawn: 4,217 of them, a record."
 
 
-def test_a_notified_change_is_searchable_at_once_and_its_run_follows(project, site):
-    pages = demo_pages(4)
-    site.set_pages(site_files(pages, site.url))
-    urls = [f"{site.url}{p.path}" for p in pages]
-    project.write_sources([{"name": "news", "kind": "page", "urls": urls}])
-    assert project.materialize().success
-    api = Api(
+def start_api(project) -> Api:
+    return Api(
         create_app(
             Searcher(project.data_dir / "serving"),
             data_dir=project.data_dir,
@@ -35,6 +30,15 @@ def test_a_notified_change_is_searchable_at_once_and_its_run_follows(project, si
             api_key="",
         )
     )
+
+
+def test_a_notified_change_is_searchable_at_once_and_its_run_follows(project, site):
+    pages = demo_pages(4)
+    site.set_pages(site_files(pages, site.url))
+    urls = [f"{site.url}{p.path}" for p in pages]
+    project.write_sources([{"name": "news", "kind": "page", "urls": urls}])
+    assert project.materialize().success
+    api = start_api(project)
     try:
         changed = dataclasses.replace(pages[1], paragraphs=(*pages[1].paragraphs, NEW_PASSAGE))
         site.set_pages(site_files([changed if i == 1 else p for i, p in enumerate(pages)], site.url))
@@ -85,14 +89,7 @@ def test_notify_refusals_are_named(project, site):
     site.set_pages(site_files(pages, site.url))
     project.write_sources([{"name": "news", "kind": "page", "urls": [f"{site.url}{p.path}" for p in pages]}])
     assert project.materialize().success
-    api = Api(
-        create_app(
-            Searcher(project.data_dir / "serving"),
-            data_dir=project.data_dir,
-            sources_path=project.sources_path,
-            api_key="",
-        )
-    )
+    api = start_api(project)
     try:
         r = requests.post(f"{api.url}/sources/nope/notify", json={}, timeout=10)
         assert r.status_code == 404 and "unknown source" in r.json()["detail"]
