@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 EVENT_TYPES = ("added", "changed", "removed")
 MAX_PASSAGES = 50  # passages kept per event and direction; the rest are counted
@@ -180,6 +181,27 @@ def _diff(old: list[str], new: list[str]) -> tuple[list[str], list[str]]:
     return added, removed
 
 
+class ChangeReader(Protocol):
+    """What the API reads: the SQLite log here, or its copy on a Qdrant server (`replica.py`)."""
+
+    def read(
+        self,
+        since: int = 0,
+        *,
+        sources: Iterable[str] | None = None,
+        url: str | None = None,
+        limit: int = 100,
+        served: str | None = None,
+        types: Iterable[str] | None = None,
+    ) -> tuple[list[Event], bool]: ...
+
+    def last_id(self) -> int: ...
+
+    def recorded_version(self) -> str | None: ...
+
+    def document(self, url: str, source: str | None = None) -> dict[str, Any] | None: ...
+
+
 class ChangeLog:
     """The change log of one data folder's serving generations."""
 
@@ -208,6 +230,17 @@ class ChangeLog:
             con.close()
 
     # ----------------------------------------------------------------- writing
+
+    @staticmethod
+    def log_id(con: sqlite3.Connection) -> str:
+        """This log's random id (the first part of every webhook-id; a replica's copy names it),
+        made once."""
+        row = con.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+        if row:
+            return str(row[0])
+        value = "evt_" + uuid.uuid4().hex[:16]
+        con.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (value,))
+        return str(con.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
 
     def recorded_version(self) -> str | None:
         try:

@@ -153,7 +153,7 @@ class WebhookDeliverer:
             con.executescript(_SCHEMA)
             if not self._lease(con, time.time() if now is None else now):
                 return 0
-            log_id = _log_id(con)
+            log_id = ChangeLog.log_id(con)
             attempted = 0
             for hook in hooks:
                 if served is not None:
@@ -292,16 +292,6 @@ class WebhookDeliverer:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
-def _log_id(con: sqlite3.Connection) -> str:
-    """This log's random id (the first part of every webhook-id), made once."""
-    row = con.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
-    if row:
-        return str(row[0])
-    value = "evt_" + uuid.uuid4().hex[:16]
-    con.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (value,))
-    return str(con.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
 
 
 def delivery_stats(changes: ChangeLog) -> dict[str, dict[str, Any]]:

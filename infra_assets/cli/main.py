@@ -134,6 +134,7 @@ def changes(
 ) -> None:
     """What changed in the served index (added, changed, removed documents), oldest first."""
     from ..changes.log import BadCursor, ChangeLog, parse_cursor
+    from ..changes.replica import change_reader
     from ..store.generations import read_current
 
     spec = _sources_or_exit(env)
@@ -141,7 +142,7 @@ def changes(
     if unknown:
         click.echo(f"error: unknown source {unknown[0]!r} (known: {', '.join(spec.names) or 'none'})", err=True)
         sys.exit(2)
-    log = ChangeLog.of(env.serving_dir)
+    log = change_reader(env.qdrant_url, env.qdrant_api_key, ChangeLog.of(env.serving_dir))
     try:
         cursor = parse_cursor(since)
     except BadCursor as exc:

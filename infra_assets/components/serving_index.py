@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from ..changes.log import ChangeLog, Document
+from ..changes.replica import mirror
 from ..index.chunking import chunker_for
 from ..store.generations import DOCS_COLUMNS, publish
 from .automation import follow_upstream
@@ -67,6 +68,11 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
             )
             changes = dict(recorded.events)
             context.log.info(f"change log: {changes} at generation {manifest.version}")
+        if manifest is not None and not outcome.waiting_for:
+            # Every run, so a mirror cut off by a crash is finished by the next one.
+            mirrored = mirror(store.qdrant_url, store.qdrant_api_key, log)
+            if mirrored:
+                context.log.info(f"change log: {mirrored} events mirrored to the Qdrant server")
         if outcome.published and manifest is not None:
             context.log.info(f"published generation {manifest.version} ({manifest.points} chunks)")
         elif outcome.waiting_for and manifest is not None:

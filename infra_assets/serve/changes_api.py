@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Header, Query, Request
 from pydantic import BaseModel, Field
 
-from ..changes.log import EVENT_TYPES, BadCursor, ChangeLog, Event, parse_cursor
+from ..changes.log import EVENT_TYPES, BadCursor, ChangeReader, Event, parse_cursor
 from .contract import BadQuery, NoIndex
 from .searcher import Searcher
 
@@ -73,7 +73,7 @@ def served_version(searcher: Searcher) -> str | None:
 
 def add_change_routes(
     app: FastAPI,
-    changes: ChangeLog,
+    changes: ChangeReader,
     searcher: Searcher,
     source_names: Callable[[], list[str]],
     errors: Callable[..., dict[int | str, dict[str, Any]]],

@@ -27,7 +27,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..changes.log import ChangeLog
+from ..changes.replica import change_reader
 from ..changes.webhooks import WebhookDeliverer, delivery_stats
+from ..changes.websub import POLL_S as WEBSUB_POLL_S
+from ..changes.websub import WebSubSubscriber
 from ..settings import Settings
 from ..sources.freshness import sources_report
 from ..sources.spec import Source, SourcesConfigError, SourcesSpec, WebhookSpec, load_sources
@@ -52,10 +55,12 @@ from .fast_path import FastSearch, replay
 from .notify import FastPath
 from .notify_api import add_notify_route
 from .searcher import Searcher
+from .websub_api import add_websub_routes
 
 log = logging.getLogger("infra_assets.api")
 MAX_BODY_BYTES = 256 * 1024  # a 20,000-character query, JSON-escaped, fits
 OPEN_PATHS = frozenset({"/healthz"})  # answered without the API key: liveness probes carry none
+OPEN_PREFIXES = ("/websub/",)  # WebSub hubs carry no key: intent checks and HMAC signatures guard them
 
 
 class ErrorBody(BaseModel):
@@ -143,7 +148,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if self.expected and scope["path"] not in OPEN_PATHS:
+        if self.expected and scope["path"] not in OPEN_PATHS and not scope["path"].startswith(OPEN_PREFIXES):
             supplied = headers.get("authorization", "").encode()
             if not hmac.compare_digest(supplied, self.expected):  # constant time: no timing oracle
                 await JSONResponse(
@@ -193,6 +198,7 @@ def create_app(
     sources_path: Path | None = None,
     api_key: str | None = None,
     fast_search: bool = True,
+    websub_poll_s: float = WEBSUB_POLL_S,
 ) -> FastAPI:
     """The API over one `Searcher`. `settings`: the environment's (read now) unless given;
     `api_key=None` takes `settings.api_key`, `""` means open. `fast_search=False` sends every
@@ -210,11 +216,14 @@ def create_app(
         searcher.shard_process = env.shard_process
     sources = SourcesCache(sources_path or env.sources_path)
     changes = ChangeLog.of(data_dir / "serving")
-    mcp = mcp_server(searcher, changes)
+    reader = change_reader(env.qdrant_url, env.qdrant_api_key, changes)  # the server's copy with QDRANT_URL
+    mcp = mcp_server(searcher, reader)
     deliverer = WebhookDeliverer(changes, sources.webhooks, lambda: served_version(searcher))
     fast = FastPath(
         dataclasses.replace(env, data_dir=data_dir), sources.spec, changes, on_published=lambda: _reload(searcher)
     )
+
+    subscriber = WebSubSubscriber(data_dir, sources.spec, poll_s=websub_poll_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -230,6 +239,7 @@ def create_app(
         searcher.watch(stop)
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
         threading.Thread(target=fast.run, args=(stop,), name="notify", daemon=True).start()
+        threading.Thread(target=subscriber.run, args=(stop,), name="websub", daemon=True).start()
         try:
             async with mcp.session_manager.run():
                 yield
@@ -323,10 +333,15 @@ def create_app(
             report["webhooks"] = [
                 {"url": h.url, **stats.get(h.url, {"delivered": 0, "pending": 0, "failed": 0})} for h in hooks
             ]
+        subscriptions = subscriber.state.all() if subscriber.state.path.exists() else {}
+        if subscriptions:
+            shown = ("hub", "topic", "state", "verified_at", "expires_at", "deliveries", "rejected", "last_error")
+            report["websub"] = {name: {k: row[k] for k in shown} for name, row in subscriptions.items()}
         return report
 
-    add_change_routes(app, changes, searcher, lambda: [s.name for s in sources.get()], _errors)
+    add_change_routes(app, reader, searcher, lambda: [s.name for s in sources.get()], _errors)
     add_notify_route(app, env, data_dir, sources.spec, fast, _errors)
+    add_websub_routes(app, data_dir, sources.spec, _errors)
     add_context_route(app, searcher, _errors)
 
     @app.get(

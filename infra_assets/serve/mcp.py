@@ -23,7 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from ..changes.log import BadCursor, ChangeLog, parse_cursor
+from ..changes.log import BadCursor, ChangeReader, parse_cursor
 from .context import MAX_TOKENS, MIN_TOKENS, ContextRequest, build_context
 from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable, describe
 from .searcher import Searcher
@@ -64,7 +64,7 @@ def as_text(found: WebResults) -> str:
     return "\n".join(lines)
 
 
-def mcp_server(searcher: Searcher, changes: ChangeLog | None = None) -> MCPServer:
+def mcp_server(searcher: Searcher, changes: ChangeReader | None = None) -> MCPServer:
     """An MCP server: `search_web` queries `searcher`; with the change log, `recent_changes`
     and `get_document` read it (as `/changes` and `/documents` do)."""
     root = logging.getLogger()
@@ -147,7 +147,7 @@ def mcp_server(searcher: Searcher, changes: ChangeLog | None = None) -> MCPServe
     return server
 
 
-def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeLog) -> None:
+def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeReader) -> None:
     read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
     def served() -> str | None:

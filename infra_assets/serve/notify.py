@@ -38,6 +38,7 @@ from typing import Any
 import polars as pl
 
 from ..changes.log import ChangeLog, Document
+from ..changes.replica import mirror
 from ..fetch.blobs import BlobStore
 from ..fetch.http import HttpClient, host_allowed
 from ..fetch.many import fetch_many
@@ -310,6 +311,7 @@ class FastPath:
             retention_s=spec.changes.retention,
             only=[(source.name, url) for url in settled],
         )
+        mirror(self.settings.qdrant_url, self.settings.qdrant_api_key, self.changes)
         if self.on_published is not None:
             self.on_published()
         return FastResult(

@@ -428,8 +428,12 @@ class FeedSource(_OneUrl):
 
     kind: Literal["feed"]
     follow_links: bool = Field(False, description="Index each entry's own page instead of the content in the feed.")
+    websub: bool = Field(
+        True,
+        description="Subscribe at the WebSub hub the feed advertises when `websub: callback:` is set (false: poll).",
+    )
 
-    v_flag = field_validator("follow_links", mode="before")(staticmethod(_flag))
+    v_flag = field_validator("follow_links", "websub", mode="before")(staticmethod(_flag))
 
 
 class JsonSource(_OneUrl):
@@ -544,6 +548,24 @@ class ChangesSpec(_Spec):
     v_retention = field_validator("retention", mode="before")(staticmethod(parse_duration))
 
 
+class WebSubSpec(_Spec):
+    """WebSub (W3C Recommendation): feeds that advertise a hub have it push new entries to this API."""
+
+    callback: str | None = Field(
+        None,
+        json_schema_extra=URL,
+        description="This API's base URL as hubs reach it (e.g. https://search.example.org); unset: WebSub is off.",
+    )
+    lease: int = Field(
+        10 * 86400,
+        json_schema_extra=DURATION,
+        description="The lease asked of hubs (default 10d); renewed before it ends.",
+    )
+
+    v_callback = field_validator("callback", mode="before")(staticmethod(lambda v: None if v is None else _url(v)))
+    v_lease = field_validator("lease", mode="before")(staticmethod(parse_duration))
+
+
 WEBHOOK_EVENTS = ("added", "changed", "removed")
 SECRET_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -613,6 +635,7 @@ class SourcesSpec(_Spec):
     store: StoreSpec = Field(default_factory=StoreSpec)
     changes: ChangesSpec = Field(default_factory=ChangesSpec)
     webhooks: tuple[WebhookSpec, ...] = ()
+    websub: WebSubSpec = Field(default_factory=WebSubSpec)
     sources: tuple[SourceSpec, ...] = ()
     _path: Path = PrivateAttr(default=Path("<sources>"))
 
@@ -752,6 +775,7 @@ def parse_sources(data: Any, path: Path | str = "<sources>") -> SourcesSpec:
         store=store,
         changes=changes,
         webhooks=tuple(hooks),
+        websub=section("websub", WebSubSpec),
         sources=tuple(sources),
     )
     spec._path = path

@@ -427,3 +427,59 @@ def test_a_crash_before_the_events_are_recorded_is_caught_up_once(project, site,
     assert sorted(e.type for e in events) == ["changed", "removed"]
     publish_site(project, site, changed_pages(pages))
     assert log.read(before)[0] == events
+
+
+def test_on_a_qdrant_server_replicas_read_the_log_from_the_server(project, site, monkeypatch):
+    """With `QDRANT_URL` (qdrant-client's in-process mode: no Qdrant server binary can be
+    installed here) the log is mirrored to the server after each record; an API whose data folder
+    has no change log answers `/changes` and `/documents` from the server's copy, the same events."""
+    from infra_assets.changes.replica import ServerChangeLog
+    from infra_assets.settings import Settings
+    from infra_assets.store.server import client_for
+
+    monkeypatch.setenv("QDRANT_URL", ":memory:")
+    pages = demo_pages(6)
+    publish_site(project, site, pages)
+    log = ChangeLog.of(project.data_dir / "serving")
+    copy = ServerChangeLog(client_for(":memory:"))
+    assert copy.read(limit=1000) == log.read(limit=1000) and len(copy.read()[0]) == 6
+    cursor = log.last_id()
+    publish_site(project, site, changed_pages(pages))
+    assert [e.type for e in copy.read(cursor)[0]] == ["changed", "removed"]
+    assert copy.read(cursor) == log.read(cursor) and copy.last_id() == log.last_id()
+    assert copy.read(cursor, types=["removed"])[0] == log.read(cursor, types=["removed"])[0]
+    changed_url = f"{site.url}{pages[2].path}"
+    assert copy.document(changed_url) == log.document(changed_url)
+    assert copy.document(f"{site.url}{pages[4].path}") is None  # the removed page left the copy too
+
+    # A mirror cut off before its meta point (the state it leaves, made by writing the old meta
+    # back): readers keep the old view; the next run's mirror finishes it, nothing twice.
+    from qdrant_client import models as qm
+
+    from infra_assets.changes import replica
+
+    meta = copy.meta()
+    publish_site(project, site, pages)  # page 4 back, page 2 as it was
+    client_for(":memory:").upsert(replica.META, [qm.PointStruct(id=1, vector={}, payload=meta)])
+    assert copy.read(cursor) == log.read(cursor, limit=2) and copy.last_id() == meta["last_id"] < log.last_id()
+    publish_site(project, site, pages)  # nothing changed: no new events, the mirror completes
+    assert copy.read(cursor) == log.read(cursor) and copy.last_id() == log.last_id()
+
+    # A replica: the same server, a data folder without the SQLite log.
+    log.path.unlink()
+    for extra in ("-wal", "-shm"):
+        log.path.with_name(log.path.name + extra).unlink(missing_ok=True)
+    api = Api(
+        create_app(
+            settings=Settings.from_env(), data_dir=project.data_dir, sources_path=project.sources_path, api_key=""
+        )
+    )
+    try:
+        page = requests.get(f"{api.url}/changes", params={"since": cursor}, timeout=10).json()
+        assert [e["type"] for e in page["events"]] == ["changed", "removed", "changed", "added"]
+        doc = requests.get(f"{api.url}/documents", params={"url": changed_url}, timeout=10).json()
+        assert NEW_PASSAGE not in doc["text"] and [e["type"] for e in doc["changes"]][-2:] == ["changed", "changed"]
+        bad = requests.get(f"{api.url}/changes", params={"since": str(copy.last_id() + 5)}, timeout=10)
+        assert bad.status_code == 400 and "ahead" in bad.text
+    finally:
+        api.stop()
