@@ -281,7 +281,8 @@ class ChangeLog:
                     con.execute("ROLLBACK")
                     return out
                 first = current is None and baseline
-                query = "SELECT source, url, content_hash, title, text FROM documents"
+                # Hashes first: the old text is read only for documents that changed or went.
+                query = "SELECT source, url, content_hash FROM documents"
                 if only is None:
                     rows = con.execute(query).fetchall()
                 else:
@@ -290,17 +291,22 @@ class ChangeLog:
                         for key in set(only) | set(new)
                         for r in con.execute(query + " WHERE source = ? AND url = ?", key).fetchall()
                     ]
-                old: dict[tuple[str, str], tuple[str | None, str | None, str]] = {
-                    (s, u): (h, t, x) for s, u, h, t, x in rows
-                }
+                hashes: dict[tuple[str, str], str | None] = {(s, u): h for s, u, h in rows}
+                stale = [k for k in hashes if k not in new or new[k].content_hash != hashes[k]]
+                old: dict[tuple[str, str], tuple[str | None, str | None, str]] = {}
+                for key in stale:
+                    title, text = con.execute(
+                        "SELECT title, text FROM documents WHERE source = ? AND url = ?", key
+                    ).fetchone()
+                    old[key] = (hashes[key], title, text)
                 for key, doc in new.items():
-                    before = old.get(key)
-                    if before is not None and before[0] == doc.content_hash:
+                    if key in hashes and key not in old:  # the same content_hash: metadata only
                         con.execute(
                             "UPDATE documents SET title = ?, fetched_at = ? WHERE source = ? AND url = ?",
                             (doc.title, _iso(doc.fetched_at), *key),
                         )
                         continue
+                    before = old.get(key)
                     con.execute(
                         "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
@@ -333,7 +339,7 @@ class ChangeLog:
                         removed,
                     )
                     out.events[kind] += 1
-                for key in sorted(old.keys() - new.keys()):
+                for key in sorted(hashes.keys() - new.keys()):
                     con.execute("DELETE FROM documents WHERE source = ? AND url = ?", key)
                     if first:
                         continue
