@@ -20,6 +20,7 @@ from pathlib import Path
 SOURCES = "INFRA_ASSETS_SOURCES"
 DATA_DIR = "INFRA_ASSETS_DATA_DIR"
 API_KEY = "INFRA_ASSETS_API_KEY"
+KEYS_FILE = "INFRA_ASSETS_KEYS_FILE"
 QDRANT_URL = "QDRANT_URL"
 QDRANT_API_KEY = "QDRANT_API_KEY"
 SHARD_PROCESS = "INFRA_ASSETS_SHARD_PROCESS"
@@ -30,6 +31,7 @@ SOLO_THREADS = "INFRA_ASSETS_SOLO_THREADS"
 EMBED_THREADS = "INFRA_ASSETS_EMBED_THREADS"
 CORPORA = "INFRA_ASSETS_CORPORA"
 CHROMIUM = "INFRA_ASSETS_CHROMIUM"
+LOG_FORMAT = "INFRA_ASSETS_LOG_FORMAT"
 DEFAULT_SOURCES = Path("data") / "sources.yaml"
 
 _FALSE = ("0", "false", "no", "off")
@@ -50,6 +52,8 @@ class Settings:
     # Secrets stay out of reprs, so logging a Settings (or an error holding one) cannot leak them.
     qdrant_api_key: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
+    # Scoped API keys (`serve/keys.py`): a YAML file of key hashes, their sources and rates.
+    keys_file: Path | None = None
     # The API opens each generation's edge shard in a child process (`serve/shard_process.py`).
     shard_process: bool = True
     # Threads of each published edge generation's own search pool, written when it is published.
@@ -66,6 +70,8 @@ class Settings:
     corpora_dir: Path | None = None
     # The Chromium that `render:` runs; None: the first of fetch.render's candidates found.
     chromium: str | None = None
+    # `text` or `json` (JSON lines), for this project's own processes (`logs.py`).
+    log_format: str = "text"
 
     @property
     def tables_dir(self) -> Path:
@@ -97,6 +103,7 @@ class Settings:
             qdrant_url=env.get(QDRANT_URL) or None,
             qdrant_api_key=env.get(QDRANT_API_KEY) or None,
             api_key=env.get(API_KEY) or None,
+            keys_file=Path(env[KEYS_FILE]).expanduser().resolve() if env.get(KEYS_FILE) else None,
             shard_process=_flag(env, SHARD_PROCESS, True),
             search_threads=_positive_int(env, SEARCH_THREADS) or 1,
             query_int8=_flag(env, QUERY_INT8, True),
@@ -105,7 +112,15 @@ class Settings:
             embed_threads=_positive_int(env, EMBED_THREADS),
             corpora_dir=Path(corpora).expanduser().resolve() if corpora else None,
             chromium=env.get(CHROMIUM) or None,
+            log_format=_choice(env, LOG_FORMAT, ("text", "json"), "text"),
         )
+
+
+def _choice(env: Mapping[str, str], var: str, allowed: tuple[str, ...], default: str) -> str:
+    value = (env.get(var) or default).strip().lower()
+    if value not in allowed:
+        raise SettingsError(f"{var}={env.get(var)!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 def settings() -> Settings:

@@ -238,6 +238,33 @@ def _read_input(item: str) -> tuple[bytes, str | None, str | None]:
     return data, None, None
 
 
+@main.command("key")
+@click.argument("name")
+@click.option("--source", "sources", multiple=True, help="A source the key may see (repeatable; omitted: every one).")
+@click.option("--rate", default=None, help="Requests allowed, as n/s, n/min or n/h (for example 20/s).")
+def key_cmd(name: str, sources: tuple[str, ...], rate: str | None) -> None:
+    """Make a new API key: prints the key (give it to its user; it is shown once) and the entry to
+    add under `keys:` in the INFRA_ASSETS_KEYS_FILE file (which holds only its sha256)."""
+    import secrets
+
+    import yaml
+
+    from ..serve.keys import KeysFileError, digest, parse_keys
+
+    token = "ia_" + secrets.token_urlsafe(32)
+    entry: dict[str, object] = {"name": name, "sha256": digest(token)}
+    if sources:
+        entry["sources"] = list(sources)
+    if rate:
+        entry["rate"] = rate
+    try:
+        parse_keys({"keys": [entry]}, "--")
+    except KeysFileError as exc:
+        raise click.UsageError(str(exc).removeprefix("--: keys[0] ")) from None
+    click.echo(f"# the key for {name!r}, shown once and stored nowhere: {token}")
+    click.echo(yaml.safe_dump([entry], sort_keys=False).rstrip())
+
+
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the sources file (for editors: see the README)."""

@@ -54,6 +54,10 @@ def run_up(env: Settings, host: str, ui_port: int, api_port: int, demo: bool) ->
     from ..serve.server import start_in_thread
 
     child_env = export(env)
+    if env.log_format == "json":
+        from ..logs import configure
+
+        configure("json")
     # Ctrl-C from here on stops everything started below, never just this process.
     stop = threading.Event()
 
@@ -81,6 +85,8 @@ def run_up(env: Settings, host: str, ui_port: int, api_port: int, demo: bool) ->
             host,
             "-p",
             str(ui_port),
+            # Dagster's services log in the same form as ours (INFRA_ASSETS_LOG_FORMAT).
+            *(["--log-format", "json"] if env.log_format == "json" else []),
         ],
         cwd=env.root,
         env=child_env,

@@ -24,7 +24,7 @@ import polars as pl
 from ..clean.table import clean_table
 from ..index.chunking import chunker_for
 from ..index.sync import sync_source
-from ..sources.freshness import FreshnessBudget, update_record
+from ..sources.freshness import FreshnessBudget, record_figures, update_record
 from ..sources.kinds import SourceUnavailable, collect, guards_listing
 from ..sources.spec import Source, host_of
 from . import checks
@@ -142,6 +142,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         if problems or collected.errors:
             metadata["problems"] = problems_md(problems + list(collected.errors))
         version = data_version(table_version(docs.filter(pl.col("outcome") != "gone"), ["url", "body_hash"]))
+        record_figures(data_dir, name, "raw", metadata)
         yield dg.Output(table, metadata=metadata, data_version=version)
         yield from checks.raw_results(collected.listed, failed)
 
@@ -186,6 +187,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         if cleaned.problems:
             metadata["problems"] = problems_md(cleaned.problems)
         version = data_version(table_version(table, ["url", "content_hash"]))
+        record_figures(data_dir, name, "clean", metadata)
         yield dg.Output(table, metadata=metadata, data_version=version)
         yield from checks.clean_results(table, raw)
 
@@ -249,6 +251,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         if result.guard_reason:
             metadata["guard"] = result.guard_reason
         version = data_version(table_version(clean_df, ["url", "content_hash"]), collection, points)
+        record_figures(data_dir, name, "embeddings", metadata)
         yield dg.MaterializeResult(metadata=metadata, data_version=version)
         yield from checks.embedding_results(
             blocked=result.deletions_blocked,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from ..changes.log import EVENT_TYPES, BadCursor, ChangeReader, Event, parse_cursor
 from .contract import BadQuery, NoIndex
+from .keys import no_document, sees, unknown_source, unscoped, visible
 from .searcher import Searcher
 
 MAX_LIMIT = 1000
@@ -79,12 +80,14 @@ def add_change_routes(
     errors: Callable[..., dict[int | str, dict[str, Any]]],
 ) -> None:
     def check_sources(wanted: list[str] | None) -> list[str]:
+        """The sources asked for, checked; none asked for: every one (`[]`), or under a scoped key
+        (keys.SCOPE) the key's, so an empty scope reads nothing. Outside the scope is unknown."""
         wanted = list(wanted or [])
-        known = source_names()
+        known = visible(source_names())
         for name in wanted:
             if name not in known:
-                raise BadQuery(f"unknown source {name!r:.60} (configured: {', '.join(known) or 'none'})")
-        return wanted
+                raise BadQuery(unknown_source(name, known, "configured"))
+        return wanted or ([] if unscoped() else known)
 
     def check_types(wanted: list[str] | None) -> list[str]:
         for kind in wanted or []:
@@ -99,6 +102,8 @@ def add_change_routes(
             raise BadQuery(str(exc)) from None
 
     def read(since: int, sources: list[str], types: list[str], limit: int, url: str | None = None) -> ChangesPage:
+        if not sources and not unscoped():  # a key that sees none of the configured sources
+            return ChangesPage(events=[], next_cursor=str(since))
         try:
             events, truncated = changes.read(
                 since, sources=sources, types=types, url=url, limit=limit, served=served_version(searcher)
@@ -176,8 +181,10 @@ def add_change_routes(
         if source is not None:
             check_sources([source])
         found = changes.document(url, source)
+        if found is not None and not sees(found["source"]):  # the URL may also be served by a visible source
+            found = next(filter(None, (changes.document(url, s) for s in visible(source_names()))), None)
         if found is None:
-            raise DocumentNotFound(f"no served document has the URL {url[:200]!r}")
+            raise DocumentNotFound(no_document(url))
         history, _ = changes.read(0, url=url, sources=[found["source"]], limit=10_000, served=served_version(searcher))
         recent: list[Event] = history[-RECENT_CHANGES:]
         return DocumentAnswer(

@@ -17,6 +17,7 @@ shaped by `contract.error_answer`, as the app's exception handlers shape them. I
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +59,11 @@ class FastSearch:
             await self.app(scope, receive, send)
             return
         try:
-            answer = await asyncio.get_running_loop().run_in_executor(self.pool, self.searcher.query, request)
+            # run_in_executor does not carry context variables: the key's scope (keys.SCOPE) goes explicitly.
+            context = contextvars.copy_context()
+            answer = await asyncio.get_running_loop().run_in_executor(
+                self.pool, context.run, self.searcher.query, request
+            )
             status, payload = 200, _SERIALIZE(answer)
         except Exception as exc:
             status, refusal = error_answer(exc)

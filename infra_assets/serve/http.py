@@ -11,7 +11,6 @@ be started again answers 503. Plainly valid `/search` requests are answered bene
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -21,7 +20,8 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client.core import Metric
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,7 +32,7 @@ from ..changes.webhooks import WebhookDeliverer, delivery_stats
 from ..changes.websub import POLL_S as WEBSUB_POLL_S
 from ..changes.websub import WebSubSubscriber
 from ..settings import Settings
-from ..sources.freshness import sources_report
+from ..sources.freshness import read_record, sources_report
 from ..sources.spec import Source, SourcesConfigError, SourcesSpec, WebhookSpec, load_sources
 from ..store.generations import read_current
 from .changes_api import DocumentNotFound, add_change_routes, served_version
@@ -52,6 +52,8 @@ from .contract import (
     error_answer,
 )
 from .fast_path import FastSearch, replay
+from .keys import ApiKey, KeyRing, retry_after, scoped, sees, unscoped
+from .metrics import Metrics, MetricsMiddleware, state_metrics
 from .notify import FastPath
 from .notify_api import add_notify_route
 from .searcher import Searcher
@@ -81,7 +83,9 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the refusals a route can answer, all shaped `{"detail": str}`."""
     meaning = {
         400: "The request is well-formed but cannot be answered (empty query, unknown source).",
-        401: "Missing or wrong API key (when INFRA_ASSETS_API_KEY is set).",
+        401: "Missing or wrong API key (when INFRA_ASSETS_API_KEY or INFRA_ASSETS_KEYS_FILE is set).",
+        403: "The key is scoped to some sources, and this answer covers every source.",
+        429: "The key is over its rate (its `rate:` in the keys file); retry after `Retry-After` seconds.",
         404: "Nothing served under that name (a document URL the index does not hold).",
         413: f"Request body larger than {MAX_BODY_BYTES} bytes.",
         422: "A parameter or body field of the wrong type or out of range.",
@@ -135,12 +139,14 @@ class Guard:
 
     A plain ASGI middleware rather than `@app.middleware("http")` so it can cap bodies that come
     without a Content-Length (chunked): those are read here, up to the cap, before a route sees
-    them, then replayed. The key is checked first, so a caller without it never gets a body read.
+    them, then replayed. The key is checked first, so a caller without it never gets a body read;
+    then its rate (429 with Retry-After); then the request runs inside the key's scope
+    (`keys.SCOPE`), which the key also leaves in `scope["state"]["api_key"]` for the MCP tools.
     """
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int = MAX_BODY_BYTES):
+    def __init__(self, app: ASGIApp, keys: KeyRing, max_body: int = MAX_BODY_BYTES):
         self.app = app
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.keys = keys
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -148,13 +154,23 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if self.expected and scope["path"] not in OPEN_PATHS and not scope["path"].startswith(OPEN_PREFIXES):
-            supplied = headers.get("authorization", "").encode()
-            if not hmac.compare_digest(supplied, self.expected):  # constant time: no timing oracle
+        key: ApiKey | None = None
+        if self.keys.required and scope["path"] not in OPEN_PATHS and not scope["path"].startswith(OPEN_PREFIXES):
+            key = self.keys.lookup(headers.get("authorization", ""))
+            if key is None:
                 await JSONResponse(
                     {"detail": "missing or wrong API key"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
                 )(scope, receive, send)
                 return
+            wait = self.keys.wait(key)
+            if wait > 0:
+                await JSONResponse(
+                    {"detail": f"key {key.name!r} is over its rate; retry after {retry_after(wait)} s"},
+                    status_code=429,
+                    headers={"Retry-After": retry_after(wait)},
+                )(scope, receive, send)
+                return
+            scope.setdefault("state", {})["api_key"] = key
         length = headers.get("content-length")
         if length is not None:
             if length.isdigit() and int(length) > self.max_body:
@@ -173,7 +189,8 @@ class Guard:
                 if not message.get("more_body", False):
                     break
             receive = replay(bytes(body), receive)
-        await self.app(scope, receive, send)
+        with scoped(key.sources if key else None):
+            await self.app(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         await JSONResponse({"detail": f"request body larger than {self.max_body} bytes"}, status_code=413)(
@@ -197,12 +214,14 @@ def create_app(
     data_dir: Path | None = None,
     sources_path: Path | None = None,
     api_key: str | None = None,
+    keys_file: Path | None = None,
     fast_search: bool = True,
     websub_poll_s: float = WEBSUB_POLL_S,
 ) -> FastAPI:
     """The API over one `Searcher`. `settings`: the environment's (read now) unless given;
-    `api_key=None` takes `settings.api_key`, `""` means open. `fast_search=False` sends every
-    `/search` through the FastAPI routes (`FastSearch`).
+    `api_key=None` takes `settings.api_key`, `""` means open; `keys_file=None` takes the
+    settings' `INFRA_ASSETS_KEYS_FILE` (`keys.py`): a keys file that cannot be read refuses to
+    start. `fast_search=False` sends every `/search` through the FastAPI routes (`FastSearch`).
 
     One app serves one process lifetime: the MCP session manager inside can be run only once.
     """
@@ -211,19 +230,22 @@ def create_app(
     env = settings or Settings.from_env()
     data_dir = data_dir or env.data_dir
     api_key = api_key if api_key is not None else env.api_key
+    keys = KeyRing(api_key or None, keys_file or env.keys_file)
     searcher = searcher or Searcher.from_settings(env, data_dir / "serving")
     if searcher.shard_process is None:  # left to the API: shards in child processes unless turned off
         searcher.shard_process = env.shard_process
     sources = SourcesCache(sources_path or env.sources_path)
     changes = ChangeLog.of(data_dir / "serving")
     reader = change_reader(env.qdrant_url, env.qdrant_api_key, changes)  # the server's copy with QDRANT_URL
-    mcp = mcp_server(searcher, reader)
+    mcp = mcp_server(searcher, reader, closed=keys.required)
     deliverer = WebhookDeliverer(changes, sources.webhooks, lambda: served_version(searcher))
     fast = FastPath(
         dataclasses.replace(env, data_dir=data_dir), sources.spec, changes, on_published=lambda: _reload(searcher)
     )
 
     subscriber = WebSubSubscriber(data_dir, sources.spec, poll_s=websub_poll_s)
+    metrics = Metrics()
+    searcher.observer = metrics.search
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -256,10 +278,11 @@ def create_app(
     app.state.searcher = searcher
     if fast_search:
         app.add_middleware(FastSearch, searcher=searcher)  # inside Guard: added first
-    app.add_middleware(Guard, api_key=api_key or None)
+    app.add_middleware(Guard, keys=keys)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: 401s, 413s and 429s are counted too
     # Without a key the API is meant for loopback, so /mcp also refuses foreign Host headers
     # (DNS rebinding); with a key, the key is the protection and any host name may be used.
-    mount_mcp(app, mcp, loopback_only=not api_key, max_body=MAX_BODY_BYTES)
+    mount_mcp(app, mcp, loopback_only=not keys.required, max_body=MAX_BODY_BYTES)
 
     @app.exception_handler(BadQuery)
     @app.exception_handler(NoIndex)
@@ -323,21 +346,51 @@ def create_app(
     def search_post(body: SearchRequest) -> SearchResponse:
         return searcher.query(body)
 
-    @app.get("/sources", summary="Freshness of every source, and webhook deliveries", responses=_errors(401))
-    def sources_status() -> dict[str, Any]:
+    def status() -> tuple[dict[str, Any] | None, dict[str, Any], list[Source]]:
+        """The served manifest, the `/sources` answer, and the sources it covers."""
         manifest = read_current(data_dir / "serving")
-        report = sources_report(sources.get(), data_dir, manifest.to_json() if manifest else None)
-        hooks = sources.webhooks()
+        published = manifest.to_json() if manifest else None
+        # A scoped key sees its sources only, and not the webhook targets (other systems' URLs).
+        shown_sources = [s for s in sources.get() if sees(s.name)]
+        report = sources_report(shown_sources, data_dir, published)
+        hooks = sources.webhooks() if unscoped() else []
         if hooks:
             stats = delivery_stats(changes)
             report["webhooks"] = [
                 {"url": h.url, **stats.get(h.url, {"delivered": 0, "pending": 0, "failed": 0})} for h in hooks
             ]
         subscriptions = subscriber.state.all() if subscriber.state.path.exists() else {}
+        subscriptions = {name: row for name, row in subscriptions.items() if sees(name)}
         if subscriptions:
             shown = ("hub", "topic", "state", "verified_at", "expires_at", "deliveries", "rejected", "last_error")
             report["websub"] = {name: {k: row[k] for k in shown} for name, row in subscriptions.items()}
-        return report
+        return published, report, shown_sources
+
+    @app.get("/sources", summary="Freshness of every source, and webhook deliveries", responses=_errors(401))
+    def sources_status() -> dict[str, Any]:
+        return status()[1]
+
+    def scraped() -> list[Metric]:
+        published, report, shown = status()
+        records = {s.name: read_record(data_dir, s.name) for s in shown}
+        return state_metrics(published, report, records, report.get("webhooks", []), report.get("websub", {}))
+
+    metrics.state = scraped
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics: requests, searches, the served generation, every source's freshness",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "The Prometheus text format (version 0.0.4)."},
+            **_errors(401, 403),
+        },
+    )
+    def metrics_page() -> Response:
+        if not unscoped():  # it names every source: a key scoped to some may not read it
+            return JSONResponse({"detail": "/metrics needs a key that sees every source"}, status_code=403)
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     add_change_routes(app, reader, searcher, lambda: [s.name for s in sources.get()], _errors)
     add_notify_route(app, env, data_dir, sources.spec, fast, _errors)

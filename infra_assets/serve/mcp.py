@@ -17,7 +17,7 @@ import logging
 from typing import Annotated
 
 from fastapi import FastAPI
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ..changes.log import BadCursor, ChangeReader, parse_cursor
 from .context import MAX_TOKENS, MIN_TOKENS, ContextRequest, build_context
 from .contract import MAX_K, MAX_QUERY_CHARS, BadQuery, NoIndex, SearchRequest, Unavailable, describe
+from .keys import SCOPE, ApiKey, no_document, scoped, sees, unknown_source
 from .searcher import Searcher
 
 MCP_PATH = "/mcp"
@@ -52,6 +53,17 @@ class WebResults(BaseModel):
     results: list[WebHit] = Field(description="Best first.")
 
 
+def key_scope(ctx: Context | None, closed: bool) -> frozenset[str] | None:
+    """The sources the tool call's key may see. The SDK runs tools outside the HTTP request's
+    context, so the scope the `Guard` set is read again from the request it left the key on."""
+    request = ctx.request_context.request if ctx is not None and ctx._request_context is not None else None
+    state = getattr(request, "scope", {}).get("state") or {}
+    key = state.get("api_key")
+    if isinstance(key, ApiKey):
+        return key.sources
+    return frozenset() if closed else None
+
+
 def as_text(found: WebResults) -> str:
     """The results as a model reads them: numbered, each with its provenance line."""
     if not found.results:
@@ -64,9 +76,11 @@ def as_text(found: WebResults) -> str:
     return "\n".join(lines)
 
 
-def mcp_server(searcher: Searcher, changes: ChangeReader | None = None) -> MCPServer:
+def mcp_server(searcher: Searcher, changes: ChangeReader | None = None, *, closed: bool = False) -> MCPServer:
     """An MCP server: `search_web` queries `searcher`; with the change log, `recent_changes`
-    and `get_document` read it (as `/changes` and `/documents` do)."""
+    and `get_document` read it (as `/changes` and `/documents` do). Every tool answers within
+    the scope of the key its request came with (`key_scope`); `closed`: keys are required, so a
+    request whose key cannot be found sees nothing."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     server = MCPServer("infra-assets", version="0.1.0", instructions=INSTRUCTIONS)
@@ -88,28 +102,31 @@ def mcp_server(searcher: Searcher, changes: ChangeReader | None = None) -> MCPSe
         ] = None,
         url_prefix: Annotated[str | None, Field(description="Only pages whose URL starts with this.")] = None,
         tags: Annotated[list[str] | None, Field(description="Only sources carrying all these tags.")] = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, WebResults]:
         """Search fresh web passages, best first, with each page's URL, title, source and dates."""
-        try:
-            response = searcher.query(
-                SearchRequest.of(
-                    query,
-                    k,
-                    [source] if source else None,
-                    changed_since=changed_since,
-                    url_prefix=url_prefix,
-                    tags=tags,
+        with scoped(key_scope(ctx, closed)):
+            try:
+                response = searcher.query(
+                    SearchRequest.of(
+                        query,
+                        k,
+                        [source] if source else None,
+                        changed_since=changed_since,
+                        url_prefix=url_prefix,
+                        tags=tags,
+                    )
                 )
+            except (BadQuery, NoIndex) as exc:
+                raise ToolError(str(exc)) from None
+            except Unavailable:  # as /search's 503
+                raise ToolError("the index is temporarily unavailable; retry shortly") from None
+            # The same answer as /search, less what a model does not need (id, chunk).
+            found = WebResults.model_validate(response.model_dump())
+            return CallToolResult(
+                content=[TextContent(type="text", text=as_text(found))],
+                structured_content=found.model_dump(mode="json"),
             )
-        except (BadQuery, NoIndex) as exc:
-            raise ToolError(str(exc)) from None
-        except Unavailable:  # as /search's 503
-            raise ToolError("the index is temporarily unavailable; retry shortly") from None
-        # The same answer as /search, less what a model does not need (id, chunk).
-        found = WebResults.model_validate(response.model_dump())
-        return CallToolResult(
-            content=[TextContent(type="text", text=as_text(found))], structured_content=found.model_dump(mode="json")
-        )
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -123,31 +140,36 @@ def mcp_server(searcher: Searcher, changes: ChangeReader | None = None) -> MCPSe
         changed_since: Annotated[
             str | None, Field(description="Only pages changed after this (ISO 8601, or a duration back: 24h, 7d).")
         ] = None,
+        ctx: Context | None = None,
     ) -> CallToolResult:
         """The best passages for a question, packed to a token budget, each with its citation
         (URL, title, when it changed): paste the text into the answer's context and cite [n]."""
-        try:
-            request = ContextRequest(
-                query=query, max_tokens=max_tokens, sources=[source] if source else None, changed_since=changed_since
+        with scoped(key_scope(ctx, closed)):
+            try:
+                request = ContextRequest(
+                    query=query,
+                    max_tokens=max_tokens,
+                    sources=[source] if source else None,
+                    changed_since=changed_since,
+                )
+                answer = build_context(searcher, request)
+            except (BadQuery, NoIndex) as exc:
+                raise ToolError(str(exc)) from None
+            except ValidationError as exc:
+                raise ToolError(describe(exc)) from None
+            except Unavailable:
+                raise ToolError("the index is temporarily unavailable; retry shortly") from None
+            return CallToolResult(
+                content=[TextContent(type="text", text=answer.text or f"No passages found for {query!r}.")],
+                structured_content=answer.model_dump(mode="json"),
             )
-            answer = build_context(searcher, request)
-        except (BadQuery, NoIndex) as exc:
-            raise ToolError(str(exc)) from None
-        except ValidationError as exc:
-            raise ToolError(describe(exc)) from None
-        except Unavailable:
-            raise ToolError("the index is temporarily unavailable; retry shortly") from None
-        return CallToolResult(
-            content=[TextContent(type="text", text=answer.text or f"No passages found for {query!r}.")],
-            structured_content=answer.model_dump(mode="json"),
-        )
 
     if changes is not None:
-        _change_tools(server, searcher, changes)
+        _change_tools(server, searcher, changes, closed)
     return server
 
 
-def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeReader) -> None:
+def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeReader, closed: bool) -> None:
     read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
     def served() -> str | None:
@@ -163,40 +185,52 @@ def _change_tools(server: MCPServer, searcher: Searcher, changes: ChangeReader) 
         ] = None,
         source: Annotated[str | None, Field(description="Only this source (by name); default: all.")] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="Events at most.")] = 20,
+        ctx: Context | None = None,
     ) -> CallToolResult:
         """What changed on the indexed web pages (added, changed, removed), oldest first, with the
         passages added and removed; pass next_cursor back as since to read on."""
-        try:
-            events, _ = changes.read(
-                parse_cursor(since), sources=[source] if source else None, limit=limit, served=served()
-            )
-        except BadCursor as exc:
-            raise ToolError(str(exc)) from None
-        next_cursor = str(events[-1].id if events else parse_cursor(since))
-        lines = [f"{len(events)} changes (next_cursor {next_cursor}):"]
-        for e in events:
-            lines.append(f"\n[{e.id}] {e.type} {e.url} ({e.source}, {e.changed_at}, index {e.index_version})")
-            lines.extend(f"+ {p}" for p in e.added[:5])
-            lines.extend(f"- {p}" for p in e.removed[:5])
-        structured = {"events": [e.to_json() for e in events], "next_cursor": next_cursor}
-        return CallToolResult(content=[TextContent(type="text", text="\n".join(lines))], structured_content=structured)
+        with scoped(key_scope(ctx, closed)):
+            allowed = SCOPE.get()
+            if source is not None and not sees(source):
+                raise ToolError(unknown_source(source, sorted(allowed or ())))
+            wanted = [source] if source else (sorted(allowed) if allowed is not None else None)
+            try:
+                events = (
+                    []
+                    if wanted == []  # a key that sees no source
+                    else changes.read(parse_cursor(since), sources=wanted, limit=limit, served=served())[0]
+                )
+            except BadCursor as exc:
+                raise ToolError(str(exc)) from None
+            next_cursor = str(events[-1].id if events else parse_cursor(since))
+            lines = [f"{len(events)} changes (next_cursor {next_cursor}):"]
+            for e in events:
+                lines.append(f"\n[{e.id}] {e.type} {e.url} ({e.source}, {e.changed_at}, index {e.index_version})")
+                lines.extend(f"+ {p}" for p in e.added[:5])
+                lines.extend(f"- {p}" for p in e.removed[:5])
+            structured = {"events": [e.to_json() for e in events], "next_cursor": next_cursor}
+            text = TextContent(type="text", text="\n".join(lines))
+            return CallToolResult(content=[text], structured_content=structured)
 
     @server.tool(annotations=read_only)
     def get_document(
         url: Annotated[
             str, Field(min_length=1, max_length=4000, description="The document's URL, as results give it.")
         ],
+        ctx: Context | None = None,
     ) -> CallToolResult:
         """The whole cleaned text of an indexed page or document, with its title, source and dates."""
-        found = changes.document(url)
-        if found is None:
-            raise ToolError(f"no served document has the URL {url[:200]!r}")
-        head = (
-            f"{found['title'] or '(untitled)'}\n{found['url']}\nsource {found['source']}, changed {found['changed_at']}"
-        )
-        return CallToolResult(
-            content=[TextContent(type="text", text=f"{head}\n\n{found['text']}")], structured_content=found
-        )
+        with scoped(key_scope(ctx, closed)):
+            found = changes.document(url)
+            if found is not None and not sees(found["source"]):  # the URL may also be a visible source's
+                found = next(filter(None, (changes.document(url, s) for s in sorted(SCOPE.get() or ()))), None)
+            if found is None:
+                raise ToolError(no_document(url))
+            title = found["title"] or "(untitled)"
+            head = f"{title}\n{found['url']}\nsource {found['source']}, changed {found['changed_at']}"
+            return CallToolResult(
+                content=[TextContent(type="text", text=f"{head}\n\n{found['text']}")], structured_content=found
+            )
 
 
 def mount_mcp(app: FastAPI, server: MCPServer, *, loopback_only: bool, max_body: int) -> None:

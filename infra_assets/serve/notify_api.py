@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..settings import Settings
 from ..sources.kinds import guards_listing, pages_by_url
 from ..sources.spec import SourcesSpec
+from .keys import sees, unknown_source, visible
 from .notify import MAX_URLS, FastPath, NotifyRefused, check_urls, record_notification
 
 
@@ -48,9 +49,9 @@ def add_notify_route(
     )
     def notify(name: str, body: NotifyBody | None = Body(None)) -> Any:
         current = spec()
-        if current is None or name not in current.names:
-            known = ", ".join(current.names) if current else "none"
-            return JSONResponse({"detail": f"unknown source {name[:60]!r} (known: {known})"}, status_code=404)
+        if current is None or name not in current.names or not sees(name):  # out of the key's scope: unknown
+            known = visible(current.names) if current else []
+            return JSONResponse({"detail": unknown_source(name, known)}, status_code=404)
         source = current.get(name)
         try:
             urls = check_urls(source, body.urls) if body is not None and body.urls is not None else []

@@ -8,8 +8,10 @@ current generation and joins each hit with the generation's current document tim
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from .contract import (
     SearchResponse,
 )
 from .filters import Resolved, resolve
+from .keys import SCOPE, unknown_source, visible
 from .query_vectors import QUERY_THREADS, QueryEmbedder, default_solo_threads
 from .watcher import Generation, GenerationWatcher
 
@@ -88,6 +91,8 @@ class Searcher:
         # Query vectors: cached by (model, text), concurrent misses embedded in one model call.
         self.queries = QueryEmbedder(parallel=query_parallel)
         self.hnsw_ef = HNSW_EF
+        # Told of each answered query: (mode, seconds, answered from the cache); the API's /metrics.
+        self.observer: Callable[[str, float, bool], None] | None = None
 
     @classmethod
     def from_settings(
@@ -224,10 +229,11 @@ class Searcher:
             raise BadQuery("query must not be empty")
         if len(query) > MAX_QUERY_CHARS:
             raise BadQuery(f"query is longer than {MAX_QUERY_CHARS} characters")
-        unknown = [s for s in request.sources or () if s not in gen.sources]
+        # A source outside the caller's key scope (keys.SCOPE) is answered as an unknown one.
+        served = visible(sorted(gen.sources))
+        unknown = [s for s in request.sources or () if s not in served]
         if unknown:
-            known = ", ".join(sorted(gen.sources)) or "none"
-            raise BadQuery(f"unknown source {unknown[0]!r} (known: {known})")
+            raise BadQuery(unknown_source(unknown[0], served))
 
     @staticmethod
     def resolve_mode(mode: str | None, gen: Generation) -> str:
@@ -255,7 +261,7 @@ class Searcher:
         with self.generations.use() as (gen, alone):
             self.validate(request, gen)
             mode = self.resolve_mode(request.mode, gen)
-            scope = resolve(request, gen)
+            scope = within_key(resolve(request, gen), gen)
             # Relative times ("24h") mean something else a minute later: such answers are not kept.
             cacheable = not (request.changed_since or request.fetched_since)
             key: tuple[Any, ...] = (request.query, request.k, scope.sources, request.min_score, mode)
@@ -263,6 +269,7 @@ class Searcher:
                 key += (scope, request.collapse)
             cached = gen.answers.get(key) if cacheable else None
             if cached is not None:  # the same request on the same generation: the same answer
+                self._observe(mode, started, True)
                 return cached.model_copy(update={"took_ms": _ms(started)})
             hits = []
             if not scope.empty:
@@ -326,7 +333,21 @@ class Searcher:
             )
             if cacheable:
                 gen.answers.put(key, answer)
+            self._observe(mode, started, False)
             return answer
+
+    def _observe(self, mode: str, started: float, cached: bool) -> None:
+        if self.observer is not None:
+            self.observer(mode, time.perf_counter() - started, cached)
+
+
+def within_key(scope: Resolved, gen: Generation) -> Resolved:
+    """`scope` narrowed to the sources the caller's key may see (no key scope: unchanged)."""
+    allowed = SCOPE.get()
+    if allowed is None or scope.empty:
+        return scope
+    sources = tuple(s for s in (scope.sources or sorted(gen.sources)) if s in allowed)
+    return dataclasses.replace(scope, sources=sources, empty=not sources)
 
 
 def _ms(started: float) -> float:

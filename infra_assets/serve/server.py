@@ -13,8 +13,12 @@ log = logging.getLogger("infra_assets.api")
 
 
 def _check_bind(host: str, env: Settings) -> None:
-    if host not in ("127.0.0.1", "localhost", "::1") and not env.api_key:
-        log.warning("serving on %s without INFRA_ASSETS_API_KEY: anyone who can reach it can query the index", host)
+    if host not in ("127.0.0.1", "localhost", "::1") and not (env.api_key or env.keys_file):
+        log.warning(
+            "serving on %s without INFRA_ASSETS_API_KEY or INFRA_ASSETS_KEYS_FILE: anyone who can reach it "
+            "can query the index",
+            host,
+        )
 
 
 def make_server(env: Settings, host: str = "127.0.0.1", port: int = 8000) -> uvicorn.Server:
@@ -39,7 +43,9 @@ def make_server(env: Settings, host: str = "127.0.0.1", port: int = 8000) -> uvi
 
 def run_api(env: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve in the foreground until Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from ..logs import configure
+
+    configure(env.log_format)
     print(f"serving API on http://{host}:{port} (docs at /docs)", flush=True)
     make_server(env, host, port).run()
 

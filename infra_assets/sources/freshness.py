@@ -125,6 +125,19 @@ def update_record(data_dir: Path, name: str, **fields: Any) -> dict[str, Any]:
     return record
 
 
+def record_figures(data_dir: Path, name: str, stage: str, metadata: Mapping[str, Any]) -> None:
+    """Keep the numbers of a stage's last materialization in the source's status record
+    (`figures.STAGE`), so the API's `/metrics` exports them without reading Dagster's storage."""
+    numbers = {k: v for k, v in metadata.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    path = _path(data_dir, name)
+    with _locked(path):
+        record = read_record(data_dir, name)
+        record.setdefault("figures", {})[stage] = numbers
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+
+
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
