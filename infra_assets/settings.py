@@ -29,6 +29,7 @@ QUERY_INT8 = "INFRA_ASSETS_QUERY_INT8"
 QUERY_PARALLEL = "INFRA_ASSETS_QUERY_PARALLEL"
 SOLO_THREADS = "INFRA_ASSETS_SOLO_THREADS"
 EMBED_THREADS = "INFRA_ASSETS_EMBED_THREADS"
+EMBED_DEVICE = "INFRA_ASSETS_EMBED_DEVICE"
 CORPORA = "INFRA_ASSETS_CORPORA"
 CHROMIUM = "INFRA_ASSETS_CHROMIUM"
 LOG_FORMAT = "INFRA_ASSETS_LOG_FORMAT"
@@ -66,6 +67,8 @@ class Settings:
     solo_threads: int | None = None
     # onnxruntime threads for embedding passages in runs; None: onnxruntime's choice.
     embed_threads: int | None = None
+    # Where runs embed passages: `cpu`, or `cuda` (the `[gpu]` extra's onnxruntime-gpu).
+    embed_device: str = "cpu"
     # Where the shared test corpora are (tests and benches only); None: found beside the project.
     corpora_dir: Path | None = None
     # The Chromium that `render:` runs; None: the first of fetch.render's candidates found.
@@ -110,6 +113,7 @@ class Settings:
             query_parallel=_positive_int(env, QUERY_PARALLEL),
             solo_threads=_positive_int(env, SOLO_THREADS),
             embed_threads=_positive_int(env, EMBED_THREADS),
+            embed_device=_choice(env, EMBED_DEVICE, ("cpu", "cuda"), "cpu"),
             corpora_dir=Path(corpora).expanduser().resolve() if corpora else None,
             chromium=env.get(CHROMIUM) or None,
             log_format=_choice(env, LOG_FORMAT, ("text", "json"), "text"),

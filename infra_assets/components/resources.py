@@ -79,6 +79,7 @@ class EmbedderResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # su
     model: str = DEFAULT_MODEL
     batch_size: int = DEFAULT_BATCH_SIZE
     threads: int | None = None
+    device: str = "cpu"  # or "cuda" (INFRA_ASSETS_EMBED_DEVICE)
 
     def get(self) -> Embedder:
-        return get_embedder(self.model, self.batch_size, self.threads)
+        return get_embedder(self.model, self.batch_size, self.threads, device=self.device)

@@ -158,7 +158,10 @@ def resources(spec: SourcesSpec, settings: Settings) -> dict[str, Any]:
             search_threads=settings.search_threads,
         ),
         "embedder": EmbedderResource(
-            model=spec.embedding.model, batch_size=spec.embedding.batch_size, threads=settings.embed_threads
+            model=spec.embedding.model,
+            batch_size=spec.embedding.batch_size,
+            threads=settings.embed_threads,
+            device=settings.embed_device,
         ),
         "io_manager": PolarsParquetIOManager(base_dir=str(settings.tables_dir)),
     }

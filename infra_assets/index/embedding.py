@@ -99,10 +99,17 @@ class Embedder:
         threads: int | None = None,
         queries: bool = False,
         int8: bool = True,
+        device: str = "cpu",
     ):
         """`queries=True`: an embedder for search queries only. For the packaged model it runs the
-        int8 query graph (same vector space, `info` unchanged) when `int8` and it passes its check."""
+        int8 query graph (same vector space, `info` unchanged) when `int8` and it passes its check.
+        `device="cuda"`: passages on the GPU through onnxruntime's CUDA provider (the `[gpu]`
+        extra), CPU for any operator it lacks; a machine without the provider is refused by name."""
         from fastembed import TextEmbedding
+
+        gpu: dict[str, Any] = {"providers": cuda_providers()} if device == "cuda" else {}
+        if device not in ("cpu", "cuda"):
+            raise ModelError(f"embedding device {device!r}: expected cpu or cuda")
 
         self.batch_size = batch_size
         self.graph = "passages"  # which ONNX graph computes query vectors: "passages" or "int8-queries"
@@ -117,13 +124,14 @@ class Embedder:
                 local_files_only=True,
                 threads=threads,
                 enable_cpu_mem_arena=True,
+                **gpu,
             )
             self.info = ModelInfo(DEFAULT_MODEL, PACKAGED_MODEL_NAME, PACKAGED_DIM, PACKAGED_MAX_TOKENS)
             if queries and int8:
                 self._use_query_graph(threads)
         else:
             try:
-                self._model = TextEmbedding(model, threads=threads, enable_cpu_mem_arena=False)
+                self._model = TextEmbedding(model, threads=threads, enable_cpu_mem_arena=False, **gpu)
             except Exception as exc:
                 raise ModelError(
                     f"cannot load fastembed model {model!r} (it needs a network the first time): {exc}"
@@ -229,7 +237,21 @@ def _register_packaged_model(onnx_path: str) -> None:
     _registered = True
 
 
-_cache: dict[tuple[str, int, int | None, bool, bool], Embedder] = {}
+_cache: dict[tuple[str, int, int | None, bool, bool, str], Embedder] = {}
+
+
+def cuda_providers() -> list[str]:
+    """onnxruntime's providers for `device="cuda"`; ModelError naming the fix when CUDA is absent."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if "CUDAExecutionProvider" not in available:
+        raise ModelError(
+            "INFRA_ASSETS_EMBED_DEVICE=cuda, but this onnxruntime has no CUDA provider "
+            f"(it has {', '.join(available)}): install the extra with `pip install 'infra-assets[gpu]'` "
+            "on a machine with an NVIDIA GPU and CUDA 12, or unset the variable"
+        )
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
 def get_embedder(
@@ -238,13 +260,16 @@ def get_embedder(
     threads: int | None = None,
     queries: bool = False,
     int8: bool = True,
+    device: str = "cpu",
 ) -> Embedder:
     """The process-wide embedder for a model: loaded once, shared by assets, API and CLI.
     `queries=True` is the serving path's (the int8 query graph unless `int8=False`)."""
-    key = (model, batch_size, threads, queries, int8 and queries)
+    key = (model, batch_size, threads, queries, int8 and queries, device)
     with _lock:
         if key not in _cache:
-            _cache[key] = Embedder(model, batch_size=batch_size, threads=threads, queries=queries, int8=int8)
+            _cache[key] = Embedder(
+                model, batch_size=batch_size, threads=threads, queries=queries, int8=int8, device=device
+            )
         return _cache[key]
 
 
