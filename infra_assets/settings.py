@@ -33,6 +33,9 @@ EMBED_DEVICE = "INFRA_ASSETS_EMBED_DEVICE"
 CORPORA = "INFRA_ASSETS_CORPORA"
 CHROMIUM = "INFRA_ASSETS_CHROMIUM"
 LOG_FORMAT = "INFRA_ASSETS_LOG_FORMAT"
+# OpenTelemetry's own names: the traces endpoint as is, or the base endpoint + /v1/traces.
+OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 DEFAULT_SOURCES = Path("data") / "sources.yaml"
 
 _FALSE = ("0", "false", "no", "off")
@@ -75,6 +78,8 @@ class Settings:
     chromium: str | None = None
     # `text` or `json` (JSON lines), for this project's own processes (`logs.py`).
     log_format: str = "text"
+    # Where OpenTelemetry traces go (OTLP/HTTP); None: tracing off (`tracing.py`).
+    otlp_traces_url: str | None = None
 
     @property
     def tables_dir(self) -> Path:
@@ -117,6 +122,8 @@ class Settings:
             corpora_dir=Path(corpora).expanduser().resolve() if corpora else None,
             chromium=env.get(CHROMIUM) or None,
             log_format=_choice(env, LOG_FORMAT, ("text", "json"), "text"),
+            otlp_traces_url=env.get(OTLP_TRACES_ENDPOINT)
+            or (env[OTLP_ENDPOINT].rstrip("/") + "/v1/traces" if env.get(OTLP_ENDPOINT) else None),
         )
 
 

@@ -14,6 +14,7 @@ from ..changes.log import ChangeLog, Document
 from ..changes.replica import mirror
 from ..index.chunking import chunker_for
 from ..store.generations import DOCS_COLUMNS, publish
+from ..tracing import span
 from .automation import follow_upstream
 from .project import SERVING_KEY, Project, stage_key
 from .resources import StoreResource
@@ -50,9 +51,10 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         # A log started beside an index already served takes it as it is (no flood of `added`).
         baseline = log.recorded_version() is None and (serving_dir / "CURRENT").exists()
         tags = {src.name: list(src.tags) for src in project.spec.sources if src.tags}
-        outcome = publish(
-            serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags
-        )
+        with span("publish", sources=len(names), documents=docs.height, run_id=context.run.run_id):
+            outcome = publish(
+                serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags
+            )
         manifest = outcome.manifest
         changes: dict[str, Any] = {}
         if manifest is not None and not outcome.waiting_for and log.recorded_version() != manifest.version:

@@ -27,6 +27,7 @@ from ..index.sync import sync_source
 from ..sources.freshness import FreshnessBudget, record_figures, update_record
 from ..sources.kinds import SourceUnavailable, collect, guards_listing
 from ..sources.spec import Source, host_of
+from ..tracing import span
 from . import checks
 from .automation import backstop_schedule, change_sensor, follow_upstream
 from .metadata import Progress, data_version, preview, problems_md, table_version
@@ -104,9 +105,10 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         attempted = datetime.now(timezone.utc)
         client = http.client()
         try:
-            collected = collect(
-                source, client, project.table(raw_key), project.blobs(name), Progress(context, "fetched")
-            )
+            with span("raw", source=name, kind=source.kind, run_id=context.run.run_id):
+                collected = collect(
+                    source, client, project.table(raw_key), project.blobs(name), Progress(context, "fetched")
+                )
         except SourceUnavailable as exc:
             update_record(data_dir, name, last_attempt_at=attempted, last_error=str(exc))
             raise dg.Failure(description=str(exc), metadata={"url": source.url}) from None
@@ -162,7 +164,8 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
     def clean(context: dg.AssetExecutionContext, raw: pl.DataFrame) -> Iterator[Any]:
         started = time.monotonic()
         previous = project.table(clean_key)
-        cleaned = clean_table(name, raw, previous, project.blobs(name))
+        with span("clean", source=name, run_id=context.run.run_id):
+            cleaned = clean_table(name, raw, previous, project.blobs(name))
         table = cleaned.table
         same = (
             table.join(previous, on=["url", "content_hash"], how="semi").height
@@ -214,7 +217,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         if clean_df is None:
             raise dg.Failure(f"{clean_key.to_user_string()} has not been materialized yet")
         location = store.location()
-        with location.writer(model) as writer:
+        with span("embeddings", source=name, run_id=context.run.run_id), location.writer(model) as writer:
             result = sync_source(
                 name,
                 clean_df,

@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from .. import tracing
 from ..index.embedding import model_info
 from ..settings import Settings
 from ..sources.spec import (
@@ -120,6 +121,7 @@ def collector_paused(freeze: bool = False) -> Iterator[None]:
 def build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, Any] | None = None) -> dg.Definitions:
     """Every definition of the project for `spec`: the component's work, callable on its own
     (`infra-assets refresh` builds them once, with its console logger)."""
+    tracing.configure(settings.otlp_traces_url, "infra-assets-runs")  # the run's stages, when configured
     with collector_paused():
         return _build_definitions(spec, settings, loggers)
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import tracing
 from ..changes.log import ChangeLog
 from ..changes.replica import change_reader
 from ..changes.webhooks import WebhookDeliverer, delivery_stats
@@ -231,6 +232,7 @@ def create_app(
     data_dir = data_dir or env.data_dir
     api_key = api_key if api_key is not None else env.api_key
     keys = KeyRing(api_key or None, keys_file or env.keys_file)
+    tracing.configure(env.otlp_traces_url, "infra-assets-api")
     searcher = searcher or Searcher.from_settings(env, data_dir / "serving")
     if searcher.shard_process is None:  # left to the API: shards in child processes unless turned off
         searcher.shard_process = env.shard_process

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import tracing
 from ..index.bm25 import get_sparse_embedder
 from ..index.embedding import Embedder, get_embedder
 from ..settings import Settings
 from ..store.base import StoreQuery, VectorReader
 from ..store.embedded import EmbeddedReader
+from ..tracing import span
 from .contract import (
     MAX_K,
     MAX_QUERY_CHARS,
@@ -248,6 +250,16 @@ class Searcher:
         return mode
 
     def query(self, request: SearchRequest) -> SearchResponse:
+        """`answer`, inside a `search` span when tracing is on (`tracing.py`)."""
+        if not tracing.enabled():
+            return self.answer(request)
+        with span("search", k=request.k, mode=request.mode, query_chars=len(request.query)) as current:
+            found = self.answer(request)
+            current.set_attribute("results", len(found.results))
+            current.set_attribute("index_version", found.index_version)
+            return found
+
+    def answer(self, request: SearchRequest) -> SearchResponse:
         """Answer one request on the current generation.
 
         `mode`: "hybrid" (dense and BM25 fused by the store, `store/fusion.py`; the default when
@@ -278,23 +290,25 @@ class Searcher:
                     model = gen.manifest.model
                     # The all-cores session only for a request alone in the searcher (BENCHMARKS.md).
                     solo = self.solo_embedder(model) if alone else None
-                    vector = self.queries.embed(self.embedder(model), request.query, solo=solo).tolist()
+                    with span("embed_query"):
+                        vector = self.queries.embed(self.embedder(model), request.query, solo=solo).tolist()
                 sparse = get_sparse_embedder().embed_query(request.query) if mode != "dense" else None
                 # One passage per document: ask for more, keep each document's best.
                 depth = min(request.k * COLLAPSE_DEPTH, MAX_K * COLLAPSE_DEPTH) if request.collapse else request.k
-                hits = gen.store.search(
-                    StoreQuery(
-                        vector,
-                        depth,
-                        scope.sources,
-                        request.min_score,
-                        self.hnsw_ef,
-                        sparse,
-                        urls=scope.urls,
-                        exclude_urls=scope.exclude_urls,
-                        changed_after=scope.changed_after,
+                with span("store_search", mode=mode, depth=depth):
+                    hits = gen.store.search(
+                        StoreQuery(
+                            vector,
+                            depth,
+                            scope.sources,
+                            request.min_score,
+                            self.hnsw_ef,
+                            sparse,
+                            urls=scope.urls,
+                            exclude_urls=scope.exclude_urls,
+                            changed_after=scope.changed_after,
+                        )
                     )
-                )
                 if request.collapse:
                     seen: set[tuple[object, object]] = set()
                     kept = []
