@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ..sources.freshness import update_record
+from ..sources.backstop import BATCH_MAX, BATCHED_ABOVE, TICK_S, due_batches
+from ..sources.freshness import read_record, update_record
 from ..sources.kinds import Rotation, detect
 from ..sources.spec import Source
 from .project import SERVING_KEY, Project, chain_keys
@@ -268,6 +269,52 @@ def backstop_schedule(source: Source) -> dg.ScheduleDefinition:
         )
 
     return verify
+
+
+def active_sources(instance: dg.DagsterInstance) -> set[str]:
+    """The sources of every queued or running run, in one query (not one per source)."""
+    prefix = source_tag("")
+    return {
+        key[len(prefix) :]
+        for record in instance.get_run_records(dg.RunsFilter(statuses=ACTIVE))
+        for key in record.dagster_run.tags
+        if key.startswith(prefix)
+    }
+
+
+def backstop_sensor(project: Project) -> dg.SensorDefinition:
+    """The backstop of many sources in few runs (`sources/backstop.py`): every `TICK_S`, the due
+    sources, one run per web host and at most `BATCH_MAX` sources."""
+    sources = list(project.spec.sources)
+
+    @dg.sensor(
+        name="infra_assets_backstop",
+        minimum_interval_seconds=TICK_S,
+        default_status=RUNNING,
+        job=VERIFY_JOB,
+        description=f"Full verification of every source at least every half budget, batched: one run per "
+        f"host and at most {BATCH_MAX} sources (a schedule per source up to {BATCHED_ABOVE} sources).",
+    )
+    def backstop(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        now = time.time()
+        records = {s.name: read_record(project.data_dir, s.name) for s in sources}
+        batches = due_batches(sources, records, active_sources(context.instance), now)
+        window = int(now // TICK_S)
+        requests = [
+            dg.RunRequest(
+                run_key=f"backstop:{window}:{batch.host}:{i}",
+                asset_selection=[chain_keys(name)[0] for name in batch.names],
+                tags={**{source_tag(name): "1" for name in batch.names}, TRIGGER_TAG: "backstop"},
+            )
+            for i, batch in enumerate(batches)
+        ]
+        due = sum(len(b.names) for b in batches)
+        if not requests:
+            return dg.SensorResult(skip_reason=dg.SkipReason("no source is due for its backstop verification"))
+        context.log.info(f"backstop: {due} sources due, in {len(requests)} runs")
+        return dg.SensorResult(run_requests=requests)
+
+    return backstop
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:

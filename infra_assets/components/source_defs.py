@@ -64,12 +64,12 @@ def host_pool(source: Source) -> str:
     return "host_" + re.sub(r"[^A-Za-z0-9]+", "_", host_of(source.url)).strip("_")
 
 
-def source_definitions(source: Source, project: Project) -> dg.Definitions:
-    """Everything Dagster knows of one source."""
+def source_definitions(source: Source, project: Project, schedule: bool = True) -> dg.Definitions:
+    """Everything Dagster knows of one source; `schedule=False`: its backstop is batched."""
     return dg.Definitions(
         assets=source_assets(source, project),
         sensors=[change_sensor(source, project)],
-        schedules=[backstop_schedule(source)],
+        schedules=[backstop_schedule(source)] if schedule else [],
     )
 
 
@@ -110,14 +110,22 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
                     source, client, project.table(raw_key), project.blobs(name), Progress(context, "fetched")
                 )
         except SourceUnavailable as exc:
-            update_record(data_dir, name, last_attempt_at=attempted, last_error=str(exc))
+            update_record(
+                data_dir, name, last_attempt_at=attempted, last_full_attempt_at=attempted, last_error=str(exc)
+            )
             raise dg.Failure(description=str(exc), metadata={"url": source.url}) from None
         finally:
             client.close()
         stats, table = collected.stats, collected.table
         failed = stats["error"] + stats["disallowed"] + stats["off_host"]
         update_record(
-            data_dir, name, last_attempt_at=attempted, last_verified_at=attempted, last_error=None, fetch_errors=failed
+            data_dir,
+            name,
+            last_attempt_at=attempted,
+            last_verified_at=attempted,
+            last_full_attempt_at=attempted,  # the batched backstop's stamp (sources/backstop.py)
+            last_error=None,
+            fetch_errors=failed,
         )
         docs = table.filter(pl.col("role") == "document")
         metadata: dict[str, Any] = {

@@ -23,6 +23,7 @@ from pydantic import Field
 from .. import tracing
 from ..index.embedding import model_info
 from ..settings import Settings
+from ..sources.backstop import BATCHED_ABOVE
 from ..sources.spec import (
     SHARED_KEYS,
     EmbeddingSpec,
@@ -35,7 +36,7 @@ from ..sources.spec import (
     load_sources,
     parse_sources,
 )
-from .automation import VERIFY_JOB, automation_sensor, notifications_sensor, webhooks_sensor
+from .automation import VERIFY_JOB, automation_sensor, backstop_sensor, notifications_sensor, webhooks_sensor
 from .io_manager import PolarsParquetIOManager
 from .project import Project
 from .resources import EmbedderResource, HttpResource, StoreResource
@@ -128,12 +129,14 @@ def build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, 
 
 def _build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, Any] | None) -> dg.Definitions:
     project = Project(spec, settings, model_info(spec.embedding.model))
+    batched = len(spec.sources) > BATCHED_ABOVE  # one backstop sensor, not a schedule per source
     shared = dg.Definitions(
         assets=[serving_index_asset(project)],
         sensors=[
             automation_sensor(),
             notifications_sensor(project),
             *([webhooks_sensor(project)] if spec.webhooks else []),
+            *([backstop_sensor(project)] if batched else []),
         ],
         jobs=[VERIFY_JOB],
         resources=resources(spec, settings),
@@ -142,7 +145,7 @@ def _build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str,
         executor=dg.in_process_executor,
         loggers=loggers,
     )
-    return dg.Definitions.merge(*(source_definitions(s, project) for s in spec.sources), shared)
+    return dg.Definitions.merge(*(source_definitions(s, project, not batched) for s in spec.sources), shared)
 
 
 def resources(spec: SourcesSpec, settings: Settings) -> dict[str, Any]:
