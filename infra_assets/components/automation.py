@@ -7,6 +7,8 @@ automation downstream.
   the verification.
 - `NAME__verify` (schedule, every `FreshnessBudget.backstop_every_s`): a full verification of
   `raw/NAME`, so a change the sensor cannot see (no validators, a wrong sitemap) is still caught.
+  Above `BATCHED_ABOVE` sources, `infra_assets_backstop` (one sensor) does it instead, in one run
+  per host for many sources (`sources/backstop.py`).
 - `clean`, `embeddings` and `serving/index` follow their upstream by declarative automation, and
   only when an upstream *data version* changed: a verification that found nothing new re-embeds
   and republishes nothing.

@@ -14,6 +14,7 @@ from ..changes.log import ChangeLog, Document
 from ..changes.replica import mirror
 from ..index.chunking import chunker_for
 from ..store.generations import DOCS_COLUMNS, publish
+from ..store.published import share
 from ..tracing import span
 from .automation import follow_upstream
 from .project import SERVING_KEY, Project, stage_key
@@ -75,6 +76,9 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
             mirrored = mirror(store.qdrant_url, store.qdrant_api_key, log)
             if mirrored:
                 context.log.info(f"change log: {mirrored} events mirrored to the Qdrant server")
+            shared = share(store.qdrant_url, store.qdrant_api_key, serving_dir)  # for replicas (store/published.py)
+            if shared:
+                context.log.info(f"generation {shared} copied to the Qdrant server for serving replicas")
         if outcome.published and manifest is not None:
             context.log.info(f"published generation {manifest.version} ({manifest.points} chunks)")
         elif outcome.waiting_for and manifest is not None:

@@ -36,6 +36,7 @@ from ..settings import Settings
 from ..sources.freshness import read_record, sources_report
 from ..sources.spec import Source, SourcesConfigError, SourcesSpec, WebhookSpec, load_sources
 from ..store.generations import read_current
+from ..store.published import GenerationSync, download
 from .changes_api import DocumentNotFound, add_change_routes, served_version
 from .context import add_context_route
 from .contract import (
@@ -246,6 +247,11 @@ def create_app(
     )
 
     subscriber = WebSubSubscriber(data_dir, sources.spec, poll_s=websub_poll_s)
+    replicas = None
+    if env.qdrant_url:  # generations copied to the server by the publisher (store/published.py)
+        from ..store.server import client_for
+
+        replicas = GenerationSync(client_for(env.qdrant_url, env.qdrant_api_key), data_dir / "serving")
     metrics = Metrics()
     searcher.observer = metrics.search
 
@@ -253,6 +259,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The query models and the index loaded and run once before the first request (uvicorn
         # accepts connections only after this), even with nothing published yet.
+        if replicas is not None:  # a replica without the publisher's folder: take what the server has
+            try:
+                download(replicas.client, replicas.root)
+            except Exception:
+                log.exception("could not read the published generation from the Qdrant server")
         try:
             searcher.warm(sources.model())
         except NoIndex:
@@ -264,6 +275,8 @@ def create_app(
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
         threading.Thread(target=fast.run, args=(stop,), name="notify", daemon=True).start()
         threading.Thread(target=subscriber.run, args=(stop,), name="websub", daemon=True).start()
+        if replicas is not None:
+            threading.Thread(target=replicas.run, args=(stop,), name="generations", daemon=True).start()
         try:
             async with mcp.session_manager.run():
                 yield

@@ -48,6 +48,7 @@ from ..sources.spec import Source, SourcesSpec
 from ..store.base import VectorStore
 from ..store.generations import DOCS_COLUMNS, publish, read_current, read_docs
 from ..store.payload import StoredChunk
+from ..store.published import share
 from ..tables import read_table
 
 log = logging.getLogger("infra_assets.notify")
@@ -312,6 +313,7 @@ class FastPath:
             only=[(source.name, url) for url in settled],
         )
         mirror(self.settings.qdrant_url, self.settings.qdrant_api_key, self.changes)
+        share(self.settings.qdrant_url, self.settings.qdrant_api_key, self.settings.serving_dir)
         if self.on_published is not None:
             self.on_published()
         return FastResult(
