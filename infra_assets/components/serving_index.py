@@ -97,6 +97,8 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
                 "sources": len(names),
                 "removed_sources": ", ".join(outcome.removed_sources) or "none",
                 "store_copied": bool(manifest.copied) if manifest else False,
+                "store_bytes_written": outcome.bytes_written,
+                "store_bytes_linked": outcome.bytes_linked,
                 "collection": manifest.collection if manifest else model.collection,
                 "removed_generations": outcome.removed_generations,
                 "waiting_for": ", ".join(outcome.waiting_for) or "none",

@@ -149,6 +149,8 @@ class Snapshot:
     points: int
     hold: IO[bytes] | None = None
     activate: Callable[[], None] | None = None
+    written: int = 0  # bytes the snapshot wrote (an embedded copy; 0 on a server)
+    linked: int = 0  # bytes it shares with the generation before by hard links
 
     def release(self) -> None:
         if self.hold is not None:

@@ -196,19 +196,33 @@ class EmbeddedStore(_EdgeShard):
         name = f"{self.path.name}-{self.state()}"
         dest = shards_dir / name
         copied = not (dest / "edge_config.json").exists()
-        points = self.copy_to(dest, search_threads) if copied else self.count()
-        return Snapshot({"shard": name, "copied": copied}, points, hold=hold_shard(dest))
+        written = linked = 0
+        if copied:
+            points, written, linked = self.copy_to(
+                dest, search_threads, previous_shard(shards_dir, self.path.name, dest)
+            )
+        else:
+            points = self.count()
+        hold = hold_shard(dest)
+        return Snapshot({"shard": name, "copied": copied}, points, hold=hold, written=written, linked=linked)
 
-    def copy_to(self, dest: Path, search_threads: int) -> int:
-        """Copy the flushed shard into `dest` as a read-only generation; returns its point count.
-        `search_threads`: its readers' search pool (edge's `max_search_threads`)."""
+    def copy_to(self, dest: Path, search_threads: int, previous: Path | None = None) -> tuple[int, int, int]:
+        """Copy the flushed shard into `dest` as a read-only generation: (points, bytes written,
+        bytes linked). `search_threads`: its readers' search pool (edge's `max_search_threads`).
+
+        A segment file identical to the one in `previous` (the last generation copied from this
+        shard) is hard-linked to it instead of written again: after a small change most of a
+        shard's bytes (the big segments' vectors, graph and payloads) are the same, so a publish
+        writes what changed. Safe because generations are never written after publishing (their
+        readers open them without a WAL and write only `edge_config.json`, which is always a
+        fresh copy) and the writer's own files are never linked, only earlier copies."""
         self.shard.optimize()  # build HNSW / merge small segments before readers see them
         self.shard.flush()
         points = self.count()
         tmp = dest.with_name(dest.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        shutil.copytree(self.path / "segments", tmp / "segments")
+        written, linked = copy_segments(self.path / "segments", tmp / "segments", previous)
         config = self._config()
         # Generations never change after publishing, so they need no write-ahead log; without
         # one, edge lets several processes open the same shard.
@@ -218,7 +232,53 @@ class EmbeddedStore(_EdgeShard):
         config["max_search_threads"] = search_threads
         (tmp / "edge_config.json").write_text(json.dumps(config))
         os.replace(tmp, dest)
-        return points
+        return points, written, linked
+
+
+def previous_shard(shards_dir: Path, writer: str, dest: Path) -> Path | None:
+    """The newest complete generation copied from the writer shard named `writer` (not `dest`)."""
+    copies = [
+        p
+        for p in shards_dir.glob(f"{writer}-*")
+        if p != dest and not p.name.endswith(".partial") and (p / "edge_config.json").exists()
+    ]
+    return max(copies, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+
+def same_bytes(a: Path, b: Path, block: int = 1 << 20) -> bool:
+    """Whether two files hold the same bytes, read in full (never by size and time: the engine
+    writes through memory maps, which need not move a file's modification time)."""
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            x, y = fa.read(block), fb.read(block)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def copy_segments(source: Path, dest: Path, previous: Path | None) -> tuple[int, int]:
+    """`source` copied to `dest`, each file identical to `previous`'s at the same place linked to
+    it instead: (bytes written, bytes linked). Falls back to a copy wherever a link cannot be made."""
+    written = linked = 0
+    before = previous / "segments" if previous is not None else None
+    for folder, _, files in os.walk(source):
+        rel = Path(folder).relative_to(source)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            src, out = Path(folder) / name, dest / rel / name
+            old = before / rel / name if before is not None else None
+            size = src.stat().st_size
+            if old is not None and old.is_file() and old.stat().st_size == size and same_bytes(src, old):
+                try:
+                    os.link(old, out)
+                    linked += size
+                    continue
+                except OSError:  # another filesystem, or links not supported: copy
+                    pass
+            shutil.copy2(src, out)
+            written += size
+    return written, linked
 
 
 class EmbeddedReader(_EdgeShard):

@@ -127,6 +127,8 @@ class PublishOutcome:
     removed_generations: int = 0
     waiting_for: list[str] = field(default_factory=list)  # sources still re-embedding (blue/green)
     next_collection: str | None = None
+    bytes_written: int = 0  # by the store's snapshot (an embedded copy)
+    bytes_linked: int = 0  # shared with the previous copy instead (hard links)
 
 
 def read_current(root: Path) -> Manifest | None:
@@ -245,7 +247,14 @@ def publish(
             snapshot.activate()
     finally:
         snapshot.release()
-    return PublishOutcome(manifest, True, removed_sources=removed, removed_generations=cleanup(root))
+    return PublishOutcome(
+        manifest,
+        True,
+        removed_sources=removed,
+        removed_generations=cleanup(root),
+        bytes_written=snapshot.written,
+        bytes_linked=snapshot.linked,
+    )
 
 
 def _write_atomic(path: Path, text: str) -> None:

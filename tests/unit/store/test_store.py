@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from infra_assets.settings import Settings, SettingsError
 from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery
-from infra_assets.store.embedded import _file_lock
+from infra_assets.store.embedded import _file_lock, previous_shard
 from infra_assets.store.server import ServerStore, client_for
 
 DIM = 16
@@ -91,7 +93,7 @@ def test_a_batch_of_searches_answers_as_each_search_alone(tmp_path):
 def test_embedded_generation_is_readable_by_several_processes(tmp_path):
     with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
         store.upsert(points("a", 50))
-        assert store.copy_to(tmp_path / "gen", Settings.from_env().search_threads) == 50
+        assert store.copy_to(tmp_path / "gen", Settings.from_env().search_threads)[0] == 50
     # The writer is closed; two readers at once (this process and another) must both work.
     reader = EmbeddedReader.open(tmp_path / "gen")
     code = (
@@ -147,3 +149,41 @@ def test_the_writer_lock_serialises_processes(tmp_path):
         assert out.stdout.strip() == "waited", out.stderr
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.stdout.strip() == "got it", out.stderr
+
+
+def test_a_small_change_links_the_unchanged_files_and_every_generation_stays_whole(tmp_path):
+    """A publish after a small change writes only the files that changed; the rest are hard links
+    to the previous copy. Every generation keeps answering with its own points as the writer goes
+    on changing, and removing the older copy leaves the newer whole."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    base = points("a", 3000)
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(base)
+        g1 = shards / "coll-1"
+        n1, written1, linked1 = store.copy_to(g1, 1, previous_shard(shards, "coll", g1))
+        assert n1 == 3000 and written1 > 0 and linked1 == 0
+        changed = [ChunkPoint(p.id, list(reversed(p.vector)), {**p.payload, "text": "new"}) for p in base[:10]]
+        store.upsert(changed)
+        g2 = shards / "coll-2"
+        n2, written2, linked2 = store.copy_to(g2, 1, previous_shard(shards, "coll", g2))
+        assert n2 == 3000 and linked2 > 0 and written2 < written1
+        store.upsert([ChunkPoint(p.id, p.vector, {**p.payload, "text": "third"}) for p in base[10:20]])
+        store.flush()  # the writer moves on: its files change, the published copies must not
+
+    def text_of(gen: Path, point: ChunkPoint) -> str:
+        reader = EmbeddedReader.open(gen)
+        try:
+            hits = reader.search(StoreQuery(point.vector, 1, None))
+            return hits[0].payload["text"] if hits and hits[0].id == point.id else ""
+        finally:
+            reader.close()
+
+    assert text_of(g1, base[0]) == base[0].payload["text"]  # the old generation: the old point
+    assert text_of(g2, changed[0]) == "new"  # the new one: the changed point
+    assert text_of(g2, base[15]) == base[15].payload["text"]  # not the writer's later change
+    linked = [p for p in g2.rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+    assert linked and all((g1 / p.relative_to(g2)).exists() for p in linked)
+    assert (g2 / "edge_config.json").stat().st_nlink == 1  # readers write it: never shared
+    shutil.rmtree(g1)  # cleanup of the older generation
+    assert text_of(g2, changed[0]) == "new" and text_of(g2, base[100]) == base[100].payload["text"]
