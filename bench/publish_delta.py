@@ -1,6 +1,12 @@
-"""What a publish after a one-page change costs the embedded store: the full copy of every
-segment (before) against a copy that hard-links every file identical to the previous
-generation's (now, `store.embedded.copy_segments`), at several index sizes.
+"""What a publish costs the embedded store, before and now, at several index sizes.
+
+1. After a one-page change: the full copy of every segment (before: `shutil.copytree`) against
+   the copy that hard-links every file identical to the previous generation's and leaves the
+   engine's preallocated zeros as holes (now: `store.embedded.copy_segments`).
+2. `--new-source N`: a new source of N chunks, time until it is searchable. Before: the graph is
+   built (`optimize`) before the copy; now: the points are copied as they are and served by
+   exact search, the graph built behind them (`GRAPH_LATER_ABOVE`). Also the exact-search query
+   time on that copy, and how long the graph then takes.
 
 Points are random 384-d vectors with 800-character payloads (as the issue measured). For each
 size: build the writer shard and its first generation, then `--repeat` times: replace 10 points
@@ -9,7 +15,7 @@ from the same writer state. Per variant: bytes written, seconds to copy (optimiz
 seconds to open and warm the new generation (what the API does before it swaps): the change →
 served time the store adds. Medians, with every run.
 
-    python bench/publish_delta.py [--sizes 10000 50000 100000] [--repeat 3]
+    python bench/publish_delta.py [--sizes 10000 50000 100000] [--repeat 3] [--new-source 200000]
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore  # noqa: E402
+from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery, embedded  # noqa: E402  # noqa: E402
 from infra_assets.store.embedded import copy_segments, previous_shard  # noqa: E402
 
 DIM = 384
@@ -56,6 +62,55 @@ def make_points(ids: range | list[int], seed: int) -> list[ChunkPoint]:
         )
         for j, i in enumerate(ids)
     ]
+
+
+def full_copy(source: Path, dest: Path, previous: Path | None) -> tuple[int, int]:
+    shutil.copytree(source, dest)
+    return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()), 0
+
+
+def new_source(size: int, work: Path) -> dict:
+    """Time until a new source of `size` chunks is searchable: graph first (before) or after."""
+    out: dict = {"points": size}
+    rng = np.random.default_rng(1)
+    queries = rng.standard_normal((50, DIM)).astype(np.float32)
+    for variant in ("now: exact search first", "before: graph first"):
+        base = work / variant.split(":")[0]
+        shards = base / "shards"
+        shards.mkdir(parents=True)
+        with EmbeddedStore.open_writer(base / "coll", DIM) as store:
+            for start in range(0, size, 10_000):
+                store.upsert(make_points(range(start, min(size, start + 10_000)), start))
+            store.flush()
+            started = time.perf_counter()
+            if variant.startswith("before"):
+                store.copy_to(shards / "gen", 1)
+                path = shards / "gen"
+            else:
+                snapshot = store.snapshot(shards, 1)
+                snapshot.release()
+                path = shards / snapshot.location["shard"]
+                out["graph_pending"] = snapshot.graph_pending
+            copy_s = time.perf_counter() - started
+            reader = EmbeddedReader.open(path)
+            reader.warm()
+            searchable_s = time.perf_counter() - started
+            times = []
+            for q in queries:
+                t = time.perf_counter()
+                reader.search(StoreQuery(q.tolist(), 10, None))
+                times.append((time.perf_counter() - t) * 1000)
+            reader.close()
+            entry = {"copy_s": round(copy_s, 1), "searchable_s": round(searchable_s, 1)}
+            entry["query_ms_p50"] = round(statistics.median(times), 2)
+            if variant.startswith("now"):
+                started = time.perf_counter()
+                store.build_graph()
+                entry["graph_behind_s"] = round(time.perf_counter() - started, 1)
+            out[variant] = entry
+        shutil.rmtree(base, ignore_errors=True)
+        print(json.dumps({variant: out[variant]}), file=sys.stderr, flush=True)
+    return out
 
 
 def open_and_warm(path: Path) -> float:
@@ -90,7 +145,12 @@ def measure(size: int, repeat: int, work: Path) -> dict:
                 dest = shards / f"coll-{r + 1}-{variant.replace(' ', '_')}"
                 previous = previous_shard(shards, "coll", dest) if variant == "linked" else None
                 started = time.perf_counter()
-                _, written, _ = store.copy_to(dest, 1, previous)
+                if variant == "full copy":
+                    embedded.copy_segments = full_copy  # before: every byte of every segment
+                try:
+                    _, written, _ = store.copy_to(dest, 1, previous)
+                finally:
+                    embedded.copy_segments = copy_segments
                 copy_s = time.perf_counter() - started
                 runs[variant]["bytes_written"].append(written)
                 runs[variant]["copy_s"].append(round(copy_s, 3))
@@ -113,6 +173,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--new-source", type=int, default=0, help="chunks of a new source (0: skip)")
     args = parser.parse_args()
     results = []
     for size in args.sizes:
@@ -123,12 +184,20 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         print(json.dumps(result), file=sys.stderr, flush=True)
         results.append(result)
+    fresh = None
+    if args.new_source:
+        work = Path(tempfile.mkdtemp(prefix="publish-new-"))
+        try:
+            fresh = new_source(args.new_source, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     print(
         json.dumps(
             {
                 "date": datetime.date.today().isoformat(),
                 "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
                 "results": results,
+                "new_source": fresh,
             },
             indent=1,
         )
@@ -136,5 +205,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _ = copy_segments  # the function measured (imported so a rename breaks this script loudly)
     main()

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: Dagster reads the `context` and resource
 # annotations of asset, sensor and schedule functions at decoration time.
 
+import dataclasses
 import hashlib
 import time
 from typing import Any
@@ -13,7 +14,7 @@ import polars as pl
 from ..changes.log import ChangeLog, Document
 from ..changes.replica import mirror
 from ..index.chunking import chunker_for
-from ..store.generations import DOCS_COLUMNS, publish
+from ..store.generations import DOCS_COLUMNS, build_graph, publish
 from ..store.published import share
 from ..tracing import span
 from .automation import follow_upstream
@@ -55,6 +56,24 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         with span("publish", sources=len(names), documents=docs.height, run_id=context.run.run_id):
             outcome = publish(
                 serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags
+            )
+        if outcome.graph_pending:
+            # Searchable now by exact search; the graph is built behind it and published next.
+            context.log.info(
+                f"generation {outcome.manifest.version if outcome.manifest else '?'} "
+                "serves new points by exact search; building their graph"
+            )
+            with span("build_graph", run_id=context.run.run_id):
+                build_graph(store.location(), model)
+            first = outcome
+            with span("publish", sources=len(names), documents=docs.height, run_id=context.run.run_id):
+                outcome = publish(
+                    serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags
+                )
+            outcome = dataclasses.replace(
+                outcome,
+                bytes_written=outcome.bytes_written + first.bytes_written,
+                bytes_linked=outcome.bytes_linked + first.bytes_linked,
             )
         manifest = outcome.manifest
         changes: dict[str, Any] = {}

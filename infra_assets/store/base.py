@@ -138,6 +138,10 @@ class VectorStore(VectorReader, Protocol):
         """What a new generation serves from this store as it is now (see `Snapshot`)."""
         ...
 
+    def build_graph(self) -> None:
+        """Build the search graph a snapshot left for later (`Snapshot.graph_pending`)."""
+        ...
+
 
 @dataclass
 class Snapshot:
@@ -151,6 +155,7 @@ class Snapshot:
     activate: Callable[[], None] | None = None
     written: int = 0  # bytes the snapshot wrote (an embedded copy; 0 on a server)
     linked: int = 0  # bytes it shares with the generation before by hard links
+    graph_pending: bool = False  # served by exact search until `build_graph` and the next publish
 
     def release(self) -> None:
         if self.hold is not None:

@@ -47,6 +47,12 @@ from .payload import (
 from .space import ModelInfo
 
 WARM_QUERIES = 16
+# Points without a graph above which a publish serves them by exact search first and builds the
+# graph behind them (BENCHMARKS.md, "Publishing after a one-page change").
+GRAPH_LATER_ABOVE = 20_000
+# Qdrant's default indexing threshold: below this many bytes of vectors a segment gets no graph at
+# all, so there is nothing to build later.
+INDEXING_BYTES = 10_000 * 1024
 READERS_LOCK = ".readers"
 
 
@@ -197,16 +203,32 @@ class EmbeddedStore(_EdgeShard):
         dest = shards_dir / name
         copied = not (dest / "edge_config.json").exists()
         written = linked = 0
+        info = self.shard.info()
+        # Many points without a graph (a new large source): serve them now by exact search and
+        # build the graph behind them (`build_graph`, then the next publish), not before.
+        unindexed = info.points_count - info.indexed_vectors_count
+        later = copied and unindexed > GRAPH_LATER_ABOVE and unindexed * 4 * (self.dim() or 0) >= INDEXING_BYTES
         if copied:
-            points, written, linked = self.copy_to(
-                dest, search_threads, previous_shard(shards_dir, self.path.name, dest)
-            )
+            previous = previous_shard(shards_dir, self.path.name, dest)
+            points, written, linked = self.copy_to(dest, search_threads, previous, optimize=not later)
         else:
             points = self.count()
         hold = hold_shard(dest)
-        return Snapshot({"shard": name, "copied": copied}, points, hold=hold, written=written, linked=linked)
+        return Snapshot(
+            {"shard": name, "copied": copied}, points, hold=hold, written=written, linked=linked, graph_pending=later
+        )
 
-    def copy_to(self, dest: Path, search_threads: int, previous: Path | None = None) -> tuple[int, int, int]:
+    def build_graph(self) -> None:
+        """Build the graph (and merge small segments) now; the version token moves, so the next
+        publish copies the shard with it."""
+        self.shard.optimize()
+        self.shard.flush()
+        bump_version(self._version_path)  # even within a session that already wrote
+        self._wrote = True
+
+    def copy_to(
+        self, dest: Path, search_threads: int, previous: Path | None = None, *, optimize: bool = True
+    ) -> tuple[int, int, int]:
         """Copy the flushed shard into `dest` as a read-only generation: (points, bytes written,
         bytes linked). `search_threads`: its readers' search pool (edge's `max_search_threads`).
 
@@ -216,7 +238,8 @@ class EmbeddedStore(_EdgeShard):
         writes what changed. Safe because generations are never written after publishing (their
         readers open them without a WAL and write only `edge_config.json`, which is always a
         fresh copy) and the writer's own files are never linked, only earlier copies."""
-        self.shard.optimize()  # build HNSW / merge small segments before readers see them
+        if optimize:
+            self.shard.optimize()  # build HNSW / merge small segments before readers see them
         self.shard.flush()
         points = self.count()
         tmp = dest.with_name(dest.name + ".partial")
@@ -276,9 +299,27 @@ def copy_segments(source: Path, dest: Path, previous: Path | None) -> tuple[int,
                     continue
                 except OSError:  # another filesystem, or links not supported: copy
                     pass
-            shutil.copy2(src, out)
-            written += size
+            written += sparse_copy(src, out)
     return written, linked
+
+
+_ZEROS = bytes(1 << 20)
+
+
+def sparse_copy(src: Path, dest: Path, block: int = 1 << 20) -> int:
+    """Copy `src` to `dest` leaving blocks of zeros as holes (the engine preallocates its files
+    and fills them as points come); the bytes actually written."""
+    written = 0
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        while chunk := fin.read(block):
+            if chunk == _ZEROS[: len(chunk)]:
+                fout.seek(len(chunk), os.SEEK_CUR)
+            else:
+                fout.write(chunk)
+                written += len(chunk)
+        fout.truncate()  # a file ending in a hole keeps its length
+    shutil.copystat(src, dest)
+    return written
 
 
 class EmbeddedReader(_EdgeShard):

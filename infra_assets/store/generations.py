@@ -129,6 +129,7 @@ class PublishOutcome:
     next_collection: str | None = None
     bytes_written: int = 0  # by the store's snapshot (an embedded copy)
     bytes_linked: int = 0  # shared with the previous copy instead (hard links)
+    graph_pending: bool = False  # served by exact search: build the graph, then publish again
 
 
 def read_current(root: Path) -> Manifest | None:
@@ -254,7 +255,15 @@ def publish(
         removed_generations=cleanup(root),
         bytes_written=snapshot.written,
         bytes_linked=snapshot.linked,
+        graph_pending=snapshot.graph_pending,
     )
+
+
+def build_graph(location: StoreLocation, model: ModelInfo) -> None:
+    """After a publish that left the graph for later: build it in the writer (the served
+    generation keeps answering by exact search meanwhile); the next publish serves it."""
+    with location.writer(model) as store:
+        store.build_graph()
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -230,6 +230,9 @@ class ServerStore:
         """Readers query the collection itself; it becomes the served one through the alias."""
         return Snapshot({"url": self.url}, self.count(), activate=lambda: self.point_alias(SERVED_ALIAS))
 
+    def build_graph(self) -> None:
+        """A server builds its indexes itself, in the background: nothing to do."""
+
     def point_alias(self, alias: str) -> None:
         """Make `alias` name this collection, in one step (Qdrant switches an existing alias
         atomically), so clients outside infra-assets can follow the served collection."""

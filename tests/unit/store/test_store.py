@@ -187,3 +187,34 @@ def test_a_small_change_links_the_unchanged_files_and_every_generation_stays_who
     assert (g2 / "edge_config.json").stat().st_nlink == 1  # readers write it: never shared
     shutil.rmtree(g1)  # cleanup of the older generation
     assert text_of(g2, changed[0]) == "new" and text_of(g2, base[100]) == base[100].payload["text"]
+
+
+def test_many_new_points_are_served_by_exact_search_before_their_graph(tmp_path, monkeypatch):
+    """A snapshot of many points without a graph copies them as they are (exact search answers
+    at once) and says the graph is pending; `build_graph` moves the version token so the next
+    publish copies the shard with its graph."""
+    from infra_assets.store import embedded
+
+    monkeypatch.setattr(embedded, "GRAPH_LATER_ABOVE", 500)
+    monkeypatch.setattr(embedded, "INDEXING_BYTES", 1)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    base = points("a", 2000)
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(base)
+        first = store.snapshot(shards, 1)
+        assert first.graph_pending and first.points == 2000
+        first.release()
+        state = store.state()
+        store.build_graph()
+        assert store.state() != state
+        monkeypatch.setattr(embedded, "GRAPH_LATER_ABOVE", 10**9)
+        second = store.snapshot(shards, 1)
+        assert not second.graph_pending and second.location["shard"] != first.location["shard"]
+        second.release()
+    reader = EmbeddedReader.open(shards / first.location["shard"])
+    try:
+        hits = reader.search(StoreQuery(base[123].vector, 3, None))
+        assert hits[0].id == base[123].id  # exact search: the point itself first
+    finally:
+        reader.close()
