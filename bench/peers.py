@@ -27,7 +27,7 @@ the same size; fetching, extraction and chunking are inside each peer's timed ru
 wrappers (LangChain `Embeddings`, LlamaIndex `BaseEmbedding`, a CocoIndex batched function) call
 `Embedder.embed()` and count the texts they are given.
 
-Scenarios, every system in each, the order rotated from scenario to scenario: (1) first ingest,
+Scenarios, every system in each, the order rotated from scenario to scenario (and repeat): (1) first ingest,
 (2) re-run with nothing changed, (3) re-run after `--changed` pages got a new version
 (`page_variant`) and `--removed` pages left the site (404, gone from the sitemap). After each
 scenario every store is read back directly (points and payloads) and compared with what it must
@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import functools
 import gzip
 import hashlib
 import importlib.metadata
@@ -228,6 +229,19 @@ class System:
         self.site_url = site_url
         self.embedder = embedder
 
+    fetch_s = 0.0
+
+    def fetch(self) -> list[Page]:
+        """The peers' loader, timed (it is part of the run; reported apart as `fetch_extract_s`)."""
+        started = time.perf_counter()
+        pages = fetch_site(self.site_url)
+        self.fetch_s = time.perf_counter() - started
+        return pages
+
+    def expected(self) -> collections.Counter:
+        """What a peer's store must hold now (set per scenario: computed once for all peers)."""
+        return expected_peer_state(self.site_url)
+
     def run(self) -> dict[str, Any]:
         """One refresh; returns at least chunks_embedded."""
         raise NotImplementedError
@@ -285,7 +299,16 @@ class InfraAssets(System):
             "chunks_deleted": meta.get("chunks_deleted"),
             "embed_seconds": meta.get("embed_seconds"),
             "embeddings_asset_seconds": meta.get("seconds"),
+            "stage_seconds": self._stage_seconds(),
         }
+
+    def _stage_seconds(self) -> dict[str, Any]:
+        """Each asset's own `seconds` in this run (the status record's figures)."""
+        try:
+            figures = json.loads((self.data / "status" / f"{SOURCE}.json").read_text()).get("figures", {})
+        except (OSError, ValueError):
+            return {}
+        return {stage: f.get("seconds") for stage, f in figures.items() if isinstance(f, dict)}
 
     def _embeddings_metadata(self) -> dict[str, Any]:
         """The `embeddings/peers` materialization of this run (Dagster's event log)."""
@@ -332,13 +355,11 @@ class InfraAssets(System):
         return result
 
     def _served_points(self) -> int | None:
-        path = self.data / "status" / f"{SOURCE}.json"
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        points = record.get("figures", {}).get("serving", {}).get("points")
-        return int(points) if isinstance(points, (int, float)) else None
+        """Points of the generation the API serves now (its manifest), or None before a publish."""
+        from infra_assets.store.generations import read_current
+
+        manifest = read_current(self.data / "serving")
+        return manifest.points if manifest is not None else None
 
 
 class LangChain(System):
@@ -372,7 +393,7 @@ class LangChain(System):
 
         docs = [
             Document(page_content=t, metadata={"source": p.url})
-            for p in fetch_site(self.site_url)
+            for p in self.fetch()
             for t in chunk_texts(p.title, p.text)
         ]
         before = self.embedder.calls
@@ -385,7 +406,7 @@ class LangChain(System):
         have = collections.Counter(
             ((p.get("metadata") or {}).get("source"), text_key(p.get("page_content", ""))) for p in payloads
         )
-        return compare(expected_peer_state(self.site_url), have, len(payloads))
+        return compare(self.expected(), have, len(payloads))
 
     def close(self) -> None:
         self.client.close()
@@ -445,7 +466,7 @@ class LlamaIndex(System):
                 excluded_embed_metadata_keys=["url", "title"],
                 excluded_llm_metadata_keys=["url", "title"],
             )
-            for p in fetch_site(self.site_url)
+            for p in self.fetch()
         ]
         pipeline = IngestionPipeline(
             transformations=[self.parser, self.embed_model],
@@ -467,7 +488,7 @@ class LlamaIndex(System):
             content = json.loads(p.get("_node_content") or "{}")
             url = p.get("ref_doc_id") or p.get("doc_id")  # the Document's id_: its URL
             have[(url, text_key(content.get("text", "")))] += 1
-        return compare(expected_peer_state(self.site_url), have, len(payloads))
+        return compare(self.expected(), have, len(payloads))
 
     def close(self) -> None:
         self.client.close()
@@ -538,7 +559,7 @@ class CocoIndex(System):
         self.app = coco.App(coco.AppConfig(name="PeersBench", environment=self.env), app_main)
 
     def run(self) -> dict[str, Any]:
-        self.pages = fetch_site(self.site_url)
+        self.pages = self.fetch()
         before = self.embedder.calls
         self.app.update_blocking()
         return {"chunks_embedded": self.embedder.calls - before}
@@ -546,7 +567,7 @@ class CocoIndex(System):
     def check(self) -> dict[str, Any]:
         payloads = scroll_payloads(self.client, COLLECTION)
         have = collections.Counter((p.get("url"), text_key(p.get("text", ""))) for p in payloads)
-        return compare(expected_peer_state(self.site_url), have, len(payloads))
+        return compare(self.expected(), have, len(payloads))
 
     def close(self) -> None:
         self.env.close()
@@ -653,7 +674,11 @@ def one_sequence(args: argparse.Namespace, factories: dict[str, Callable[[], Sys
                 pages, changed, removed = mutate(pages, args.changed, args.removed)
                 site.set_pages(site_files(pages, site.url))
                 results["changed_paths"], results["removed_paths"] = changed, removed
-            rotated = order[s_index % len(order) :] + order[: s_index % len(order)] if order else []
+            shift = (s_index + rep) % len(order) if order else 0
+            rotated = order[shift:] + order[:shift]
+            expected = functools.cache(lambda: expected_peer_state(site.url))
+            for system in systems.values():
+                system.expected = expected  # type: ignore[method-assign]
             for name in rotated:
                 entry = results["systems"][name]
                 if "error" in entry:
@@ -662,8 +687,11 @@ def one_sequence(args: argparse.Namespace, factories: dict[str, Callable[[], Sys
                 row: dict[str, Any] = {}
                 try:
                     started = time.perf_counter()
+                    system.fetch_s = 0.0
                     row.update(system.run())
                     row["wall_s"] = round(time.perf_counter() - started, 3)
+                    if system.fetch_s:
+                        row["fetch_extract_s"] = round(system.fetch_s, 3)
                 except Exception as exc:
                     row["error"] = f"{type(exc).__name__}: {exc}"
                     row["traceback"] = traceback.format_exc()[-3000:]
@@ -709,6 +737,7 @@ def summarise(reps: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
                 "wall_s": median_or_none([row.get("wall_s") for row in rows]),
                 "wall_s_runs": [row.get("wall_s") for row in rows],
                 "chunks_embedded": median_or_none([row.get("chunks_embedded") for row in rows]),
+                "fetch_extract_s": median_or_none([row.get("fetch_extract_s") for row in rows]),
                 "exact": all(row["index"].get("exact") for row in rows),
                 "problems": problems,
                 "errors": [row["error"] for row in rows if row.get("error")],
