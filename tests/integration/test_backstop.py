@@ -12,6 +12,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from infra_assets.components.automation import active_sources, source_tag
 from infra_assets.demo import demo_pages, site_files
+from infra_assets.devtools.servers import free_port
 from infra_assets.sources.backstop import BATCHED_ABOVE, due_batches, is_due, last_full
 from infra_assets.sources.freshness import read_record
 from infra_assets.sources.spec import parse_source
@@ -62,10 +63,13 @@ def test_many_sources_are_verified_in_one_run_per_host(project, site):
     pages = demo_pages(BATCHED_ABOVE + 20)
     site.set_pages(site_files(pages, site.url))
     names = [f"p{i:03d}" for i in range(len(pages))]
+    dead = f"http://127.0.0.1:{free_port()}/gone"  # a host that refuses connections
     project.write_sources(
-        [{"name": n, "kind": "page", "urls": [f"{site.url}{p.path}"]} for n, p in zip(names, pages, strict=True)],
+        [{"name": n, "kind": "page", "urls": [f"{site.url}{p.path}"]} for n, p in zip(names, pages, strict=True)]
+        + [{"name": "zdead", "kind": "page", "urls": [dead]}],
         defaults={"freshness": "1h"},
     )
+    names.append("zdead")
     defs = project.defs()
     repo = defs.get_repository_def()
     assert not repo.schedule_defs  # no schedule per source above BATCHED_ABOVE
@@ -75,9 +79,10 @@ def test_many_sources_are_verified_in_one_run_per_host(project, site):
         return sensor(dg.build_sensor_context(instance=project.instance))
 
     first = tick()
-    assert len(first.run_requests) == 1  # every source on one host: one run
-    request = first.run_requests[0]
-    assert {k.path[1] for k in request.asset_selection} == set(names)
+    assert len(first.run_requests) == 2  # one run per host: the site, and the dead host's
+    request = next(r for r in first.run_requests if len(r.asset_selection) > 1)
+    down = next(r for r in first.run_requests if len(r.asset_selection) == 1)
+    assert {k.path[1] for k in request.asset_selection} == set(names[:-1])
     assert {k.path[0] for k in request.asset_selection} == {"raw"}
     # While a run of some of these sources is in progress, they wait for it.
     queued = DagsterRun(
@@ -89,7 +94,7 @@ def test_many_sources_are_verified_in_one_run_per_host(project, site):
     project.instance.add_run(queued)
     assert active_sources(project.instance) == {names[0], names[1]}
     waiting = tick()
-    assert {k.path[1] for k in waiting.run_requests[0].asset_selection} == set(names[2:])
+    assert {k.path[1] for r in waiting.run_requests for k in r.asset_selection} == set(names[2:])
     project.instance.delete_run(queued.run_id)
     # The run itself: every source fully verified, stamped, and not due again for half a budget.
     job = defs.resolve_job_def("verify_sources")
@@ -97,6 +102,12 @@ def test_many_sources_are_verified_in_one_run_per_host(project, site):
         instance=project.instance, asset_selection=list(request.asset_selection), tags=request.tags
     )
     assert result.success
+    # A host that is down fails its run, is stamped all the same (tried again half a budget
+    # later, not every tick) and keeps its error; nothing else is touched.
+    failed = job.execute_in_process(
+        instance=project.instance, asset_selection=list(down.asset_selection), tags=down.tags, raise_on_error=False
+    )
+    assert not failed.success and read_record(project.data_dir, "zdead").get("last_error")
     stamped = [read_record(project.data_dir, n).get("last_full_attempt_at") for n in names]
     assert all(stamped)
     assert datetime.now(timezone.utc) - min(datetime.fromisoformat(s) for s in stamped) < timedelta(minutes=5)
