@@ -231,11 +231,11 @@ class Searcher:
             raise BadQuery("query must not be empty")
         if len(query) > MAX_QUERY_CHARS:
             raise BadQuery(f"query is longer than {MAX_QUERY_CHARS} characters")
-        # A source outside the caller's key scope (keys.SCOPE) is answered as an unknown one.
-        served = visible(sorted(gen.sources))
-        unknown = [s for s in request.sources or () if s not in served]
-        if unknown:
-            raise BadQuery(unknown_source(unknown[0], served))
+        if request.sources:  # one outside the caller's key scope (keys.SCOPE) is answered as unknown
+            served = visible(sorted(gen.sources))
+            unknown = [s for s in request.sources if s not in served]
+            if unknown:
+                raise BadQuery(unknown_source(unknown[0], served))
 
     @staticmethod
     def resolve_mode(mode: str | None, gen: Generation) -> str:

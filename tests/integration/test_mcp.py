@@ -10,20 +10,11 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from infra_assets.serve.http import create_app
-from infra_assets.serve.searcher import Searcher
-from tests.support.servers import Api
+from tests.support.servers import Api, project_api
 
 
 def start_api(project, api_key: str = "") -> Api:
-    return Api(
-        create_app(
-            Searcher(project.data_dir / "serving"),
-            data_dir=project.data_dir,
-            sources_path=project.sources_path,
-            api_key=api_key,
-        )
-    )
+    return project_api(project, api_key)
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra_assets.serve.http import create_app
-from infra_assets.serve.searcher import Searcher
-from tests.support.servers import Api
+from tests.support.servers import project_api
 
 
 @pytest.fixture(scope="module")
 def api(indexed):
-    project = indexed[0]
-    server = Api(
-        create_app(
-            Searcher(project.data_dir / "serving"),
-            data_dir=project.data_dir,
-            sources_path=project.sources_path,
-            api_key="",
-        )
-    )
+    server = project_api(indexed[0])
     yield server
     server.stop()
 

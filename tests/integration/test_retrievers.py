@@ -11,24 +11,14 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from infra_assets.client import ApiError
 from infra_assets.integrations.langchain import InfraAssetsRetriever as LangChainRetriever
 from infra_assets.integrations.llamaindex import InfraAssetsRetriever as LlamaIndexRetriever
-from infra_assets.serve.http import create_app
-from infra_assets.serve.searcher import Searcher
-from tests.support.servers import Api
+from tests.support.servers import project_api
 
 KEY = "retriever-test-key"
 
 
 @pytest.fixture(scope="module")
 def api(indexed):
-    project = indexed[0]
-    server = Api(
-        create_app(
-            Searcher(project.data_dir / "serving"),
-            data_dir=project.data_dir,
-            sources_path=project.sources_path,
-            api_key=KEY,
-        )
-    )
+    server = project_api(indexed[0], KEY)
     yield server
     server.stop()
 

@@ -9,7 +9,7 @@ import uvicorn
 
 from infra_assets.devtools.servers import free_port, wait_for_http
 
-__all__ = ["Api", "free_port", "wait_for_http"]
+__all__ = ["Api", "free_port", "project_api", "wait_for_http"]
 
 
 class Api:
@@ -28,3 +28,18 @@ class Api:
     def stop(self):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def project_api(project, api_key: str = "") -> Api:
+    """The API over `project`'s published index and sources file (`""`: no key)."""
+    from infra_assets.serve.http import create_app
+    from infra_assets.serve.searcher import Searcher
+
+    return Api(
+        create_app(
+            Searcher(project.data_dir / "serving"),
+            data_dir=project.data_dir,
+            sources_path=project.sources_path,
+            api_key=api_key,
+        )
+    )

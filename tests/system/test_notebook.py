@@ -8,24 +8,15 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from infra_assets.serve.http import create_app
-from infra_assets.serve.searcher import Searcher
 from tests.support.project import index_demo_site
-from tests.support.servers import Api
+from tests.support.servers import project_api
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "docs" / "notebook.ipynb"
 
 
 def test_the_notebook_runs_against_the_demo_index(project, site, monkeypatch, tmp_path):
     pages = index_demo_site(project, site)
-    api = Api(
-        create_app(
-            Searcher(project.data_dir / "serving"),
-            data_dir=project.data_dir,
-            sources_path=project.sources_path,
-            api_key="",
-        )
-    )
+    api = project_api(project)
     try:
         monkeypatch.setenv("INFRA_ASSETS_API", api.url)
         monkeypatch.setenv("INFRA_ASSETS_SOURCE", "demo")
