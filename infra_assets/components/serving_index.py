@@ -12,10 +12,8 @@ import dagster as dg
 import polars as pl
 
 from ..changes.log import ChangeLog, Document
-from ..changes.replica import mirror
 from ..index.chunking import chunker_for
 from ..store.generations import DOCS_COLUMNS, build_graph, publish
-from ..store.published import share
 from ..tracing import span
 from .automation import follow_upstream
 from .project import SERVING_KEY, Project, stage_key
@@ -90,12 +88,16 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
             )
             changes = dict(recorded.events)
             context.log.info(f"change log: {changes} at generation {manifest.version}")
-        if manifest is not None and not outcome.waiting_for:
+        # qdrant-client is imported only for a server (1.4 s of a refresh's start otherwise)
+        if manifest is not None and not outcome.waiting_for and store.qdrant_url:
+            from ..changes.replica import mirror
+            from ..store.published import share
+
             # Every run, so a mirror cut off by a crash is finished by the next one.
             mirrored = mirror(store.qdrant_url, store.qdrant_api_key, log)
             if mirrored:
                 context.log.info(f"change log: {mirrored} events mirrored to the Qdrant server")
-            shared = share(store.qdrant_url, store.qdrant_api_key, serving_dir)  # for replicas (store/published.py)
+            shared = share(store.qdrant_url, store.qdrant_api_key, serving_dir)  # for replicas
             if shared:
                 context.log.info(f"generation {shared} copied to the Qdrant server for serving replicas")
         if outcome.published and manifest is not None:

@@ -61,6 +61,9 @@ def route_of(path: str) -> str:
     return "other"
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Metrics:
     """The counters of one API app and what it reads at scrape time."""
 
@@ -93,15 +96,34 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._search_children: dict[tuple[str, bool], tuple[Any, Any]] = {}
         self.registry.register(_StateCollector(lambda: self.state() if self.state is not None else []))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        # The label children are looked up once per combination, not per request (`labels()` takes a
+        # lock and builds a key every time; this runs on every request of the hot path).
+        if method not in METHODS:
+            method = "other"  # a label per made-up method would grow without bound
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def search(self, mode: str, seconds: float, cached: bool) -> None:
-        self.search_latency.labels(mode, "true" if cached else "false").observe(seconds)
-        self.cache.labels("hit" if cached else "miss").inc()
+        key = (mode, cached)
+        children = self._search_children.get(key)
+        if children is None:
+            children = (
+                self.search_latency.labels(mode, "true" if cached else "false"),
+                self.cache.labels("hit" if cached else "miss"),
+            )
+            self._search_children[key] = children
+        children[0].observe(seconds)
+        children[1].inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -38,7 +38,6 @@ from typing import Any
 import polars as pl
 
 from ..changes.log import ChangeLog, Document
-from ..changes.replica import mirror
 from ..fetch.blobs import BlobStore
 from ..fetch.http import HttpClient, host_allowed
 from ..fetch.many import fetch_many
@@ -48,7 +47,6 @@ from ..sources.spec import Source, SourcesSpec
 from ..store.base import VectorStore
 from ..store.generations import DOCS_COLUMNS, publish, read_current, read_docs
 from ..store.payload import StoredChunk
-from ..store.published import share
 from ..tables import read_table
 
 log = logging.getLogger("infra_assets.notify")
@@ -312,8 +310,12 @@ class FastPath:
             retention_s=spec.changes.retention,
             only=[(source.name, url) for url in settled],
         )
-        mirror(self.settings.qdrant_url, self.settings.qdrant_api_key, self.changes)
-        share(self.settings.qdrant_url, self.settings.qdrant_api_key, self.settings.serving_dir)
+        if self.settings.qdrant_url:  # qdrant-client only for a server
+            from ..changes.replica import mirror
+            from ..store.published import share
+
+            mirror(self.settings.qdrant_url, self.settings.qdrant_api_key, self.changes)
+            share(self.settings.qdrant_url, self.settings.qdrant_api_key, self.settings.serving_dir)
         if self.on_published is not None:
             self.on_published()
         return FastResult(
