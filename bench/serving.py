@@ -128,6 +128,30 @@ def build_points(n: int, docs: list[dict], base: np.ndarray, sigma: float, seed:
     return rows, copy, vectors
 
 
+def run_header() -> dict:
+    """What every bench result starts with: the date and the machine."""
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+    }
+
+
+def distinct_pool(docs: list[dict]) -> list[str]:
+    """Distinct query texts for load phases: SciFact titles and short abstract sentences, each as
+    is and in three question forms (55k texts)."""
+    texts = list(
+        dict.fromkeys(
+            [d["title"] for d in docs if d.get("title")]
+            + [s.strip() for d in docs for s in d["text"].split(". ")[:3] if 20 < len(s) < 160]
+        )
+    )
+    return [
+        form.format(t)
+        for form in ("{}", "what is known about {}", "evidence on: {}", "is it true that {}")
+        for t in texts
+    ]
+
+
 def point_url(doc: dict, copy: int) -> str:
     return f"https://scifact.example.org/abstracts/{doc['_id']}" + (f"?mirror={copy}" if copy else "")
 
@@ -473,8 +497,7 @@ def main() -> None:
     shard = data_dir / "serving" / "shards" / str(manifest.shard)
     ids = [point_id(SOURCE, point_url(docs[r], int(c)), f"{i}") for i, (r, c) in enumerate(zip(rows, copies))]
     result: dict = {
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        **run_header(),
         "points": manifest.points,
         "k": args.k,
         "sigma": args.sigma,
@@ -505,20 +528,9 @@ def main() -> None:
     result["hnsw_ef"] = HNSW_EF
     result["recall_at_k_index_default_ef"] = round(recall(shard, vectors, ids, api_vectors, args.k), 4)
 
-    # Distinct query texts for the load phases: SciFact titles and short abstract sentences,
-    # each as is and in three question forms (the latency phase uses the SciFact queries
-    # themselves). Each phase gets its own slice, so no phase is helped by the caches.
-    texts = list(
-        dict.fromkeys(
-            [d["title"] for d in docs if d.get("title")]
-            + [s.strip() for d in docs for s in d["text"].split(". ")[:3] if 20 < len(s) < 160]
-        )
-    )
-    pool = [
-        form.format(t)
-        for form in ("{}", "what is known about {}", "evidence on: {}", "is it true that {}")
-        for t in texts
-    ]
+    # The latency phase uses the SciFact queries themselves; each load phase gets its own slice
+    # of this pool, so no phase is helped by the caches.
+    pool = distinct_pool(docs)
     result["distinct_pool"] = len(pool)
     if not args.swap_only:
         result["model_only"] = model_ceiling(pool[-6000:], args.connections, min(args.seconds, 10))

@@ -15,10 +15,8 @@ query. It reports every run and the medians, and the ratio of each tree's median
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -78,19 +76,12 @@ def main() -> None:
     if read_current(data_dir / "serving") is None:
         sys.exit(f"no cached index in {data_dir}: run `python bench/serving.py --points {args.points}` first")
     docs, queries = base.corpus_and_queries()
-    texts = list(
-        dict.fromkeys(
-            [d["title"] for d in docs if d.get("title")]
-            + [s.strip() for d in docs for s in d["text"].split(". ")[:3] if 20 < len(s) < 160]
-        )
-    )
-    pool = [form.format(t) for form in ("{}", "what is known about {}", "evidence on: {}") for t in texts]
+    pool = base.distinct_pool(docs)
     per_phase = max(1, len(pool) // (args.rounds * len(trees)))
     runs: dict[str, list[dict]] = {label: [] for label in labels}
     phase = 0
     result: dict = {
-        "date": datetime.date.today().isoformat(),
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        **base.run_header(),
         "points": args.points,
         "connections": args.connections,
         "seconds": args.seconds,
