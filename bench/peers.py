@@ -7,7 +7,8 @@ Every system keeps its own state between runs and writes to its own embedded Qdr
 
 - infra-assets: `infra-assets refresh peers` as a subprocess (a `sitemap` source; a throw-away
   data folder, sources file and Dagster instance); chunks embedded from the `embeddings/peers`
-  materialization's metadata (`chunks_embedded`).
+  materialization's metadata (`chunks_embedded`; 0 when the refresh verified every page
+  unchanged and recorded that without a run).
 - LangChain: `langchain_core.indexing.index()` with `SQLRecordManager` (langchain-classic, SQLite
   file), `cleanup="full"`, `source_id_key="source"`, one Document per chunk, into `langchain_qdrant.QdrantVectorStore`
   on `QdrantClient(path=...)`.
@@ -278,7 +279,7 @@ class InfraAssets(System):
             DAGSTER_HOME=str(self.home),
         )
         self.env.pop("INFRA_ASSETS_API_KEY", None)
-        self.last_run_id: str | None = None
+        self.last_event_id: int | None = None
 
     def run(self) -> dict[str, Any]:
         proc = subprocess.run(
@@ -311,19 +312,23 @@ class InfraAssets(System):
         return {stage: f.get("seconds") for stage, f in figures.items() if isinstance(f, dict)}
 
     def _embeddings_metadata(self) -> dict[str, Any]:
-        """The `embeddings/peers` materialization of this run (Dagster's event log)."""
+        """The `embeddings/peers` materialization of this refresh (Dagster's event log): its
+        run's, or the "verified, unchanged" one a refresh with nothing new records without a run."""
         import dagster as dg
 
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             event = instance.get_latest_materialization_event(dg.AssetKey(["embeddings", SOURCE]))
-        if event is None or event.run_id == self.last_run_id:
+        if event is None or event.storage_id == self.last_event_id:
             # Fall back to the status record's figures (written by the same materialization).
             record = json.loads((self.data / "status" / f"{SOURCE}.json").read_text())
             figures = record.get("figures", {}).get("embeddings", {})
-            return {**figures, "note": "embeddings not materialized in this run"} if event else figures
-        self.last_run_id = event.run_id
+            return {**figures, "note": "embeddings not materialized by this refresh"} if event else figures
+        self.last_event_id = event.storage_id
         mat = event.asset_materialization
-        return {k: v.value for k, v in (mat.metadata if mat else {}).items()}
+        meta = {k: v.value for k, v in (mat.metadata if mat else {}).items()}
+        if meta.get("verified_unchanged"):
+            return {**meta, "chunks_embedded": 0, "note": "verified unchanged: no run"}
+        return meta
 
     def check(self) -> dict[str, Any]:
         import requests

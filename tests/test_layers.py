@@ -60,7 +60,7 @@ def test_no_core_module_imports_dagster(package):
 
 def test_the_probe_sees_dagster_where_it_is_imported():
     """The probe above can fail: the Dagster shell is seen importing it."""
-    code = "import sys, infra_assets.components; print(any(m.split('.')[0] == 'dagster' for m in sys.modules))"
+    code = "import sys, infra_assets.components.project; print(any(m.split('.')[0] == 'dagster' for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 

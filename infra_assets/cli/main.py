@@ -46,9 +46,17 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.argument("names", nargs=-1)
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary, no progress lines.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Run every chain, even for sources verified unchanged (by default they are recorded without a run).",
+)
 @click.pass_obj
-def refresh(env: Settings, names: tuple[str, ...], quiet: bool) -> None:
-    """Materialize the named sources (default: all) and the serving index now."""
+def refresh(env: Settings, names: tuple[str, ...], quiet: bool, full: bool) -> None:
+    """Materialize the named sources (default: all) and the serving index now.
+
+    Every page is verified against the live web first; a source with nothing changed and its
+    chain whole in Dagster is recorded "verified, unchanged" without a run."""
     export(env)
     spec = _sources_or_exit(env)
     unknown = [n for n in names if n not in spec.names]
@@ -57,7 +65,7 @@ def refresh(env: Settings, names: tuple[str, ...], quiet: bool) -> None:
         sys.exit(2)
     from .refresh import refresh as run_refresh
 
-    ok = run_refresh(spec, env, list(names) or spec.names, quiet=quiet)
+    ok = run_refresh(spec, env, list(names) or spec.names, quiet=quiet, full=full)
     sys.exit(0 if ok else 1)
 
 

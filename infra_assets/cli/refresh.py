@@ -1,22 +1,34 @@
 """What `infra-assets refresh` runs: the sources' chains and the serving index, in this process,
-recorded in the Dagster instance, with compact progress on the console."""
+recorded in the Dagster instance, with compact progress on the console.
+
+A source whose live pages are unchanged and whose chain is whole in Dagster's records is
+verified and recorded without a run (`components.verified`); `--full` runs every chain anyway.
+Dagster, the definitions and the embedding model are loaded only when a run is needed."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
 import time
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import click
-import dagster as dg
 
-from ..components import build_definitions, collector_paused
-from ..components.automation import TRIGGER_TAG, source_tag
-from ..components.project import SERVING_KEY, chain_keys
+from ..runtime import collector_paused
 from ..settings import Settings
-from ..sources.spec import SourcesSpec
+from ..sources.kinds import Detection
+from ..sources.spec import Source, SourcesSpec
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from ..components.verified import ChainVersions
+
+DETECT_THREADS = 4  # sources verified at once (each fetches its pages in its own pool)
 
 SUMMARY_KEYS = {
     "raw": ("documents", "fetched", "not_modified", "gone", "fetch_errors", "seconds"),
@@ -24,6 +36,97 @@ SUMMARY_KEYS = {
     "embeddings": ("chunks_embedded", "chunks_unchanged", "chunks_deleted", "points", "embed_seconds", "seconds"),
     "serving": ("index_version", "points", "documents", "seconds"),
 }
+
+
+def verify_unchanged(spec: SourcesSpec, env: Settings, names: list[str], quiet: bool = False) -> list[str]:
+    """Verify the named sources against the live web; record those unchanged whose chain is
+    whole, and return the names that still need a run (in their order)."""
+    from ..sources.kinds import detects_fully
+
+    candidates = [s for s in spec.sources if s.name in names and detects_fully(s)]
+    if not candidates:
+        return names
+    started = datetime.now(timezone.utc)
+    # The pages are checked (mostly waiting on the network) while Dagster loads.
+    with ThreadPoolExecutor(min(DETECT_THREADS, len(candidates)), thread_name_prefix="verify") as pool:
+        checks = {s.name: pool.submit(_detect_everything, s, spec, env) for s in candidates}
+        verified = _record_unchanged(spec, env, candidates, checks, started, quiet)
+    return [n for n in names if n not in verified]
+
+
+def _detect_everything(source: Source, spec: SourcesSpec, env: Settings) -> Detection:
+    from ..fetch.blobs import BlobStore
+    from ..fetch.http import HttpClient
+    from ..sources.kinds import Rotation, detect
+    from ..tables import read_table
+
+    raw = read_table(env.tables_dir, ["raw", source.name])
+    if raw is None:
+        return Detection(Rotation(), changed=["never fetched"])
+    client = HttpClient(spec.user_agent, browser=env.chromium)
+    try:
+        return detect(source, client, raw, BlobStore.for_source(source.name, env.data_dir), Rotation.everything())
+    finally:
+        client.close()
+
+
+def _record_unchanged(
+    spec: SourcesSpec,
+    env: Settings,
+    sources: list[Source],
+    checks: dict[str, Future[Detection]],
+    started: datetime,
+    quiet: bool,
+) -> set[str]:
+    import dagster as dg
+
+    from ..components.verified import ChainVersions, record_verified, serving_code_version, source_code_version
+    from ..index.embedding import model_info
+    from ..store.generations import ServingPaths
+
+    model = model_info(spec.embedding.model)
+    try:
+        served: str | None = ServingPaths(env.serving_dir).current.read_text().strip()
+    except OSError:
+        served = None
+    verified: set[str] = set()
+    with dg.DagsterInstance.get() as instance:
+        _fail_dead_refreshes(instance)
+        for source in sources:
+            versions = ChainVersions(
+                source_code_version(source), model.collection, serving_code_version(spec, model.resolved)
+            )
+            reason = _needs_run(instance, source, versions, env, served, checks[source.name].result())
+            if reason is not None:
+                if not quiet:
+                    click.echo(f"  {source.name}: {reason}: running it", err=True)
+                continue
+            detection = checks[source.name].result()
+            record_verified(instance, source, env.data_dir, detection, started)
+            verified.add(source.name)
+            click.echo(f"{source.name:<28} verified unchanged: {detection.checked} documents checked, no run")
+    return verified
+
+
+def _needs_run(
+    instance: dg.DagsterInstance,
+    source: Source,
+    versions: ChainVersions,
+    env: Settings,
+    served: str | None,
+    detection: Detection,
+) -> str | None:
+    from ..components.verified import busy, stale_reason
+
+    if detection.changed:
+        return f"{len(detection.changed)} changed"
+    if detection.errors:
+        return f"{len(detection.errors)} check(s) failed ({detection.errors[0]})"
+    if not detection.cycle_complete:
+        return "not every document could be checked"
+    if busy(instance, source.name):
+        return "a run of it is queued or in progress"
+    return stale_reason(instance, source.name, versions, env.serving_dir, served)
 
 
 class _ConsoleProgress(logging.Handler):
@@ -51,23 +154,44 @@ def _failure_text(event: Any) -> str:
         return str(event.message or "")
 
 
-# config_schema=None is the default; Dagster's overloads just do not say so.
-@dg.logger(config_schema=None, description="Compact progress lines for `infra-assets refresh`.")
-def _cli_console(_init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.getLogger("infra_assets.refresh")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    if not logger.handlers:
-        logger.addHandler(_ConsoleProgress())
-    return logger
+def _cli_console() -> dg.LoggerDefinition:
+    """Compact progress lines for `infra-assets refresh` (made when a run needs it)."""
+    import dagster as dg
+
+    # config_schema=None is the default; Dagster's overloads just do not say so.
+    @dg.logger(config_schema=None, description="Compact progress lines for `infra-assets refresh`.")
+    def console(_init_context: dg.InitLoggerContext) -> logging.Logger:
+        logger = logging.getLogger("infra_assets.refresh")
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(_ConsoleProgress())
+        return logger
+
+    return console
 
 
-def refresh(spec: SourcesSpec, env: Settings, names: list[str], quiet: bool = False) -> bool:
+def refresh(spec: SourcesSpec, env: Settings, names: list[str], quiet: bool = False, full: bool = False) -> bool:
     """Materialize sources and the serving index in-process, recorded in the Dagster instance.
-    The definitions are built once, here, with the console logger."""
+    Sources verified unchanged first are recorded without a run (unless `full`). The definitions
+    are built once, here, with the console logger."""
     started = time.monotonic()
+    if not full:
+        # Imports and checks make objects that live until the process ends: no collector passes
+        # over them (nor its last one at exit, which was a second of a no-change refresh).
+        with collector_paused(freeze=True):
+            names = verify_unchanged(spec, env, names, quiet)
+        if not names:
+            click.echo(f"refreshed in {time.monotonic() - started:.1f}s (nothing changed: no run needed)")
+            return True
+    import dagster as dg
+
+    from ..components import build_definitions
+    from ..components.project import SERVING_KEY, chain_keys
+    from ..components.verified import TRIGGER_TAG, source_tag
+
     with collector_paused(freeze=True):  # this process ends with the run
-        defs = build_definitions(spec, env, loggers=None if quiet else {"console": _cli_console})
+        defs = build_definitions(spec, env, loggers=None if quiet else {"console": _cli_console()})
     keys = [key for n in names for key in chain_keys(n)] + [SERVING_KEY]
     job = defs.resolve_implicit_global_asset_job_def()
     tags = {
@@ -97,12 +221,17 @@ def refresh(spec: SourcesSpec, env: Settings, names: list[str], quiet: bool = Fa
         click.echo(f"refreshed in {elapsed:.1f}s (run {result.run_id[:8]})")
     else:
         click.echo(f"refresh FAILED after {elapsed:.1f}s (run {result.run_id[:8]}; see the Dagster UI)", err=True)
+    gc.freeze()  # the process ends next: spare it a last collection over everything it loaded
     return result.success
 
 
 def _fail_dead_refreshes(instance: dg.DagsterInstance) -> None:
     """A refresh killed outright (SIGKILL, power loss) leaves its run "started" forever, holding
     its pool slots and making sensors wait for it. Mark such runs failed: their process is gone."""
+    import dagster as dg
+
+    from ..components.verified import TRIGGER_TAG
+
     records = instance.get_run_records(
         dg.RunsFilter(
             tags={TRIGGER_TAG: "cli-refresh", "infra_assets/host": socket.gethostname()},

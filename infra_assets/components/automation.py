@@ -16,7 +16,7 @@ automation downstream.
 Two things here a Dagster reader may not expect, both deliberate: runs of a source are found by
 a run tag (`busy`), so a sensor or schedule never piles a run on a queued or running one; and a
 check that found nothing records "verified, unchanged" as materializations carrying the
-assets' previous data version (`verification_events`), because Dagster's freshness policies
+assets' previous data version and lineage (`verification_events`), because Dagster's freshness policies
 count materializations, not observations.
 """
 
@@ -36,22 +36,11 @@ from ..sources.kinds import Rotation, detect
 from ..sources.spec import Source
 from .project import SERVING_KEY, Project, chain_keys
 from .resources import HttpResource
+from .verified import ACTIVE, TRIGGER_TAG, busy, source_tag, verification_tags
+
+__all__ = ["ACTIVE", "TRIGGER_TAG", "busy", "source_tag"]  # here since before `verified`; used here too
 
 RUNNING = dg.DefaultSensorStatus.RUNNING
-TRIGGER_TAG = "infra_assets/trigger"
-DATA_VERSION_TAG = "dagster/data_version"
-ACTIVE = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
-
-def source_tag(name: str) -> str:
-    """The run tag that says a run works on this source (one key per source: a run may do many)."""
-    return f"infra_assets/source.{name}"
 
 
 def follow_upstream() -> dg.AutomationCondition[dg.AssetKey | dg.AssetCheckKey]:
@@ -69,12 +58,6 @@ def follow_upstream() -> dg.AutomationCondition[dg.AssetKey | dg.AssetCheckKey]:
         & ~AC.any_deps_in_progress()
         & ~AC.in_progress()
     ).with_label("follows upstream changes")
-
-
-def busy(instance: dg.DagsterInstance, name: str) -> bool:
-    """A run of this source is queued or running: don't pile another on top."""
-    runs = dg.RunsFilter(tags={source_tag(name): "1"}, statuses=ACTIVE)
-    return bool(instance.get_run_records(runs, limit=1))
 
 
 def _run_request(name: str, key: str, reason: str) -> dg.RunRequest:
@@ -97,13 +80,12 @@ def verification_events(instance: dg.DagsterInstance, source: Source, checked: i
             continue
         if now - latest.timestamp < source.budget.record_unchanged_every_s:
             continue
-        version = (latest.asset_materialization.tags or {}).get(DATA_VERSION_TAG)
         events.append(
             dg.AssetMaterialization(
                 asset_key=key,
                 description="Verified against the live source: unchanged.",
                 metadata={"verified_unchanged": True, "documents_checked": checked},
-                tags={DATA_VERSION_TAG: version} if version else None,
+                tags=verification_tags(latest.asset_materialization.tags),
             )
         )
     return events

@@ -4,7 +4,6 @@
 # annotations of asset, sensor and schedule functions at decoration time.
 
 import dataclasses
-import hashlib
 import time
 from typing import Any
 
@@ -18,14 +17,13 @@ from ..tracing import span
 from .automation import follow_upstream
 from .project import SERVING_KEY, Project, stage_key
 from .resources import StoreResource
+from .verified import serving_code_version
 
 
 def serving_index_asset(project: Project) -> dg.AssetsDefinition:
     names = project.spec.names
     model = project.model
     serving_dir = project.settings.serving_dir
-    # Tags are served with the index (search filters): a change of tags republishes.
-    tag_lines = [f"{s.name}: {', '.join(s.tags)}" for s in project.spec.sources if s.tags]
 
     @dg.asset(
         key=SERVING_KEY,
@@ -34,9 +32,8 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         deps=[stage_key("embeddings", n) for n in names],
         description="The index the search API serves: an immutable generation it swaps to atomically.",
         automation_condition=follow_upstream(),
-        # The set of sources is part of what is served: adding or removing one changes this
-        # version, and automation republishes (a removed source's documents leave the index).
-        code_version=hashlib.sha256("\n".join([*sorted(names), model.resolved, *tag_lines]).encode()).hexdigest()[:12],
+        # The sources, the model and the tags served for filters: a change republishes.
+        code_version=serving_code_version(project.spec, model.resolved),
     )
     def serving_index(context: dg.AssetExecutionContext, store: StoreResource) -> dg.MaterializeResult[Any]:
         started = time.monotonic()

@@ -33,6 +33,7 @@ from .automation import backstop_schedule, change_sensor, follow_upstream
 from .metadata import Progress, data_version, preview, problems_md, table_version
 from .project import Project, chain_keys
 from .resources import EmbedderResource, HttpResource, StoreResource
+from .verified import source_code_version
 
 # Data versions on outputs are "beta" in Dagster 1.13; the stack is pinned, and automation relies
 # on them to react to changed data only.
@@ -83,6 +84,8 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
     follow = follow_upstream()
     data_dir = project.data_dir
     listing = source.kind if guards_listing(source) else None
+    # The source's settings: an edited source is never taken as verified by its old output.
+    code_version = source_code_version(source)
 
     @dg.asset(
         key=raw_key,
@@ -92,6 +95,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         tags=tags,
         io_manager_key="io_manager",
         pool=host_pool(source),
+        code_version=code_version,
         check_specs=checks.raw_specs(raw_key),
         description=f"What {source.kind} source '{name}' answered when last fetched ({source.url}).",
         metadata={
@@ -165,6 +169,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         ins={"raw": dg.AssetIn(raw_key)},
         io_manager_key="io_manager",
         automation_condition=follow,
+        code_version=code_version,
         description=f"Clean text of '{name}': one row per document (url, title, text, content_hash, "
         "fetched_at, changed_at).",
         check_specs=checks.clean_specs(clean_key),

@@ -11,9 +11,6 @@ with the serving index, the automation sensor, the resources and the executor.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from pydantic import Field
 
 from .. import tracing
 from ..index.embedding import model_info
+from ..runtime import collector_paused
 from ..settings import Settings
 from ..sources.backstop import BATCHED_ABOVE
 from ..sources.spec import (
@@ -96,27 +94,6 @@ def inline_spec(
         "sources": raw,
     }
     return parse_sources(data, "defs.yaml")
-
-
-@contextmanager
-def collector_paused(freeze: bool = False) -> Iterator[None]:
-    """Python's cyclic collector paused while definitions are built, and optionally the result
-    frozen out of later collections (`gc.freeze`).
-
-    Definitions are hundreds of thousands of objects that live as long as the code location; the
-    collector would re-scan all of them at every full collection while they are built and
-    snapshotted, which was 40% of a load at 1,000 sources (BENCHMARKS.md, "Definitions load").
-    Freezing is for a process whose definitions live until it exits: the code server and run
-    workers, `refresh`; not a notebook, whose other objects it would freeze too."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if freeze:
-            gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def build_definitions(spec: SourcesSpec, settings: Settings, loggers: dict[str, Any] | None = None) -> dg.Definitions:

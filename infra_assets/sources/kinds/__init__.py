@@ -55,6 +55,7 @@ __all__ = [
     "SourceUnavailable",
     "collect",
     "detect",
+    "detects_fully",
     "empty_raw",
     "entry_body",
     "guards_listing",
@@ -66,6 +67,11 @@ __all__ = [
 def pages_by_url(source: Source) -> bool:
     """Whether the source's documents are pages fetched one by one (the notify fast path's kinds)."""
     return KINDS[source.kind].pages_by_url
+
+
+def detects_fully(source: Source) -> bool:
+    """Whether a whole-cycle `detect` finding nothing means a full collect would find nothing."""
+    return KINDS[source.kind].detects_fully
 
 
 def guards_listing(source: Source) -> bool:

@@ -145,6 +145,12 @@ class Rotation:
     offset: int = 0
     cycle_started: str | None = None  # when the current cycle began (ISO 8601)
     last_cycle_started: str | None = None  # when the last complete cycle began
+    full: bool = False  # verify every document in one go (`refresh`), not a window; not kept
+
+    @classmethod
+    def everything(cls) -> Rotation:
+        """One whole cycle now: every document of the source is verified."""
+        return cls(full=True)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Rotation:
@@ -185,6 +191,9 @@ class SourceKind(Protocol[S_contra]):
     # partial-listing guard): true for kinds whose documents come from a listing.
     guards_listing: ClassVar[bool]
     pages_by_url: ClassVar[bool]
+    # Whether `detect` over a whole cycle sees every change a full `collect` would (a crawl's
+    # frontier, for one, is only walked by collecting).
+    detects_fully: ClassVar[bool]
 
     def collect(
         self, source: S_contra, client: HttpClient, previous: RawTable, now: datetime, progress: Progress | None
@@ -207,6 +216,7 @@ class Kind(Generic[K]):
     guards_listing: ClassVar[bool] = True
     # Its documents are pages fetched one by one (a notified URL can be refreshed alone).
     pages_by_url: ClassVar[bool] = False
+    detects_fully: ClassVar[bool] = True
 
     # ----------------------------------------------------------------- collecting
 
@@ -391,8 +401,8 @@ class Kind(Generic[K]):
             det.cycle_complete = True
             return []
         rotation = det.rotation
-        n = source.budget.checks_per_tick(len(urls))
-        offset = rotation.offset % len(urls)
+        n = len(urls) if rotation.full else source.budget.checks_per_tick(len(urls))
+        offset = 0 if rotation.full else rotation.offset % len(urls)
         started = rotation.cycle_started or datetime.now(timezone.utc).isoformat()
         window = (urls + urls)[offset : offset + n]
         offset += n

@@ -129,6 +129,8 @@ def round_robin(found: list[tuple[str, list[str]]]) -> Iterator[tuple[str, str]]
 class SiteKind(Kind[SiteSource]):
     pages_by_url: ClassVar[bool] = True
     guards_listing: ClassVar[bool] = True
+    # A crawl cut short by its limits resumes only by collecting; detect sees known pages only.
+    detects_fully: ClassVar[bool] = False
 
     def collect(
         self, source: SiteSource, client: HttpClient, previous: RawTable, now: datetime, progress: Progress | None
