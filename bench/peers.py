@@ -279,7 +279,7 @@ class InfraAssets(System):
             DAGSTER_HOME=str(self.home),
         )
         self.env.pop("INFRA_ASSETS_API_KEY", None)
-        self.last_event_id: int | None = None
+        self.last_event: tuple[str, float] | None = None
 
     def run(self) -> dict[str, Any]:
         proc = subprocess.run(
@@ -318,12 +318,12 @@ class InfraAssets(System):
 
         with dg.DagsterInstance.from_config(str(self.home)) as instance:
             event = instance.get_latest_materialization_event(dg.AssetKey(["embeddings", SOURCE]))
-        if event is None or event.storage_id == self.last_event_id:
+        if event is None or (event.run_id, event.timestamp) == self.last_event:
             # Fall back to the status record's figures (written by the same materialization).
             record = json.loads((self.data / "status" / f"{SOURCE}.json").read_text())
             figures = record.get("figures", {}).get("embeddings", {})
             return {**figures, "note": "embeddings not materialized by this refresh"} if event else figures
-        self.last_event_id = event.storage_id
+        self.last_event = (event.run_id, event.timestamp)
         mat = event.asset_materialization
         meta = {k: v.value for k, v in (mat.metadata if mat else {}).items()}
         if meta.get("verified_unchanged"):
