@@ -1,8 +1,11 @@
 """What a publish costs the embedded store, before and now, at several index sizes.
 
-1. After a one-page change: the full copy of every segment (before: `shutil.copytree`) against
-   the copy that hard-links every file identical to the previous generation's and leaves the
-   engine's preallocated zeros as holes (now: `store.embedded.copy_segments`).
+1. After a one-page change, three ways from the same writer state and the same previous
+   generation: the full copy of every segment (before issue 16: `shutil.copytree`); every file
+   identical to the previous generation's hard-linked, each read in full on both sides to prove
+   it (ffb18bc); and now (`store.copying.copy_segments`): files that the previous copy's manifest
+   shows unchanged linked without being read, the rest compared, the engine's preallocated zeros
+   left as holes. "Bytes compared" is what was read in full to prove a file identical.
 2. `--new-source N`: a new source of N chunks, time until it is searchable. Before: the graph is
    built (`optimize`) before the copy; now: the points are copied as they are and served by
    exact search, the graph built behind them (`GRAPH_LATER_ABOVE`). Also the exact-search query
@@ -10,10 +13,10 @@
 
 Points are random 384-d vectors with 800-character payloads (as the issue measured). For each
 size: build the writer shard and its first generation, then `--repeat` times: replace 10 points
-(one page), and publish it both ways in alternating order, each into its own new generation
-from the same writer state. Per variant: bytes written, seconds to copy (optimize included), and
-seconds to open and warm the new generation (what the API does before it swaps): the change →
-served time the store adds. Medians, with every run.
+(one page), and publish it the three ways in rotating order, each into its own new generation
+from the same writer state; the next round follows the generation made the new way. Per
+variant: bytes written, seconds to copy (optimize included), and seconds to open and warm the
+new generation (what the API does before it swaps): the change → served time the store adds. Medians, with every run.
 
     python bench/publish_delta.py [--sizes 10000 50000 100000] [--repeat 3] [--new-source 200000]
 """
@@ -38,11 +41,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery, embedded  # noqa: E402  # noqa: E402
-from infra_assets.store.embedded import copy_segments, previous_shard  # noqa: E402
+from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery, copying, embedded  # noqa: E402
+from infra_assets.store.copying import CopyFigures, trusts_file_times  # noqa: E402
+from infra_assets.store.embedded import copy_segments  # noqa: E402
 
 DIM = 384
 TEXT = "x" * 800
+FULL = "full copy"  # before issue 16
+COMPARED = "linked: files compared"  # ffb18bc: identical files linked, each read in full to prove it
+MANIFEST = "linked: manifest"  # now: files the last copy's manifest shows unchanged linked unread
+VARIANTS = [FULL, COMPARED, MANIFEST]
 
 
 def make_points(ids: range | list[int], seed: int) -> list[ChunkPoint]:
@@ -64,9 +72,9 @@ def make_points(ids: range | list[int], seed: int) -> list[ChunkPoint]:
     ]
 
 
-def full_copy(source: Path, dest: Path, previous: Path | None) -> tuple[int, int]:
+def full_copy(source: Path, dest: Path, previous: Path | None) -> CopyFigures:
     shutil.copytree(source, dest)
-    return sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()), 0
+    return CopyFigures(written=sum(p.stat().st_size for p in dest.rglob("*") if p.is_file()))
 
 
 def new_source(size: int, work: Path) -> dict:
@@ -127,36 +135,44 @@ def measure(size: int, repeat: int, work: Path) -> dict:
     shards.mkdir(parents=True)
     writer_path = work / "coll"
     runs: dict[str, dict[str, list[float]]] = {
-        v: {"bytes_written": [], "copy_s": [], "open_warm_s": []} for v in ("full copy", "linked")
+        v: {"bytes_written": [], "bytes_compared": [], "copy_s": [], "open_warm_s": []} for v in VARIANTS
     }
     with EmbeddedStore.open_writer(writer_path, DIM) as store:
         for start in range(0, size, 10_000):
             store.upsert(make_points(range(start, min(size, start + 10_000)), start))
         started = time.perf_counter()
-        first = shards / "coll-0"
-        store.copy_to(first, 1)
+        previous = shards / "coll-0"
+        store.copy_to(previous, 1)
         first_s = time.perf_counter() - started
-        first_open = open_and_warm(first)
-        total = sum(p.stat().st_size for p in first.rglob("*") if p.is_file())
+        first_open = open_and_warm(previous)
+        total = sum(p.stat().st_size for p in previous.rglob("*") if p.is_file())
         for r in range(repeat):
             store.upsert(make_points(list(range(r * 10, r * 10 + 10)), 10_000 + r))  # one page, 10 chunks
-            order = ["full copy", "linked"] if r % 2 == 0 else ["linked", "full copy"]
+            order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
+            made = {}
             for variant in order:
-                dest = shards / f"coll-{r + 1}-{variant.replace(' ', '_')}"
-                previous = previous_shard(shards, "coll", dest) if variant == "linked" else None
+                dest = shards / f"coll-{r + 1}-{VARIANTS.index(variant)}"
                 started = time.perf_counter()
-                if variant == "full copy":
-                    embedded.copy_segments = full_copy  # before: every byte of every segment
+                if variant == FULL:
+                    embedded.copy_segments = full_copy  # before issue 16: every byte of every segment
+                elif variant == COMPARED:
+                    copying.trusts_file_times = lambda path: False  # ffb18bc: every file read in full
                 try:
                     _, written, _ = store.copy_to(dest, 1, previous)
                 finally:
                     embedded.copy_segments = copy_segments
+                    copying.trusts_file_times = trusts_file_times
                 copy_s = time.perf_counter() - started
                 runs[variant]["bytes_written"].append(written)
+                runs[variant]["bytes_compared"].append(store.last_copy.compared if store.last_copy else 0)
                 runs[variant]["copy_s"].append(round(copy_s, 3))
                 runs[variant]["open_warm_s"].append(round(open_and_warm(dest), 3))
-                if variant == "full copy":  # not the one the next linked copy should follow
+                made[variant] = dest
+            # Every variant copied from the same previous generation; the next round follows today's.
+            for variant, dest in made.items():
+                if variant != MANIFEST:
                     shutil.rmtree(dest)
+            previous = made[MANIFEST]
     medians = {v: {k: statistics.median(x) for k, x in m.items()} for v, m in runs.items()}
     return {
         "points": size,
@@ -165,7 +181,7 @@ def measure(size: int, repeat: int, work: Path) -> dict:
         "generation_bytes": total,
         "runs": runs,
         "medians": medians,
-        "bytes_ratio": round(medians["linked"]["bytes_written"] / medians["full copy"]["bytes_written"], 4),
+        "bytes_ratio": round(medians[MANIFEST]["bytes_written"] / medians[FULL]["bytes_written"], 4),
     }
 
 

@@ -32,6 +32,7 @@ from typing import IO, Any, TypeGuard
 import qdrant_edge as qe
 
 from .base import SCROLL_PAGE, UPSERT_BATCH, ScanPage, Snapshot, StoreQuery
+from .copying import CopyFigures, copy_segments, write_manifest
 from .fusion import DEFAULT_FUSION
 from .payload import (
     DENSE,
@@ -137,6 +138,7 @@ class EmbeddedStore(_EdgeShard):
         super().__init__(shard, path)
         self._version_path = path.with_name(path.name + ".version")
         self._wrote = False
+        self.last_copy: CopyFigures | None = None
 
     @classmethod
     @contextmanager
@@ -237,7 +239,9 @@ class EmbeddedStore(_EdgeShard):
         shard's bytes (the big segments' vectors, graph and payloads) are the same, so a publish
         writes what changed. Safe because generations are never written after publishing (their
         readers open them without a WAL and write only `edge_config.json`, which is always a
-        fresh copy) and the writer's own files are never linked, only earlier copies."""
+        fresh copy) and the writer's own files are never linked, only earlier copies. Files the
+        previous copy's manifest shows unchanged are linked without being read (`copying`); the
+        figures of the last copy are kept in `last_copy`."""
         if optimize:
             self.shard.optimize()  # build HNSW / merge small segments before readers see them
         self.shard.flush()
@@ -245,7 +249,9 @@ class EmbeddedStore(_EdgeShard):
         tmp = dest.with_name(dest.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        written, linked = copy_segments(self.path / "segments", tmp / "segments", previous)
+        figures = copy_segments(self.path / "segments", tmp / "segments", previous)
+        write_manifest(tmp, figures)
+        self.last_copy = figures
         config = self._config()
         # Generations never change after publishing, so they need no write-ahead log; without
         # one, edge lets several processes open the same shard.
@@ -255,7 +261,7 @@ class EmbeddedStore(_EdgeShard):
         config["max_search_threads"] = search_threads
         (tmp / "edge_config.json").write_text(json.dumps(config))
         os.replace(tmp, dest)
-        return points, written, linked
+        return points, figures.written, figures.linked
 
 
 def previous_shard(shards_dir: Path, writer: str, dest: Path) -> Path | None:
@@ -266,60 +272,6 @@ def previous_shard(shards_dir: Path, writer: str, dest: Path) -> Path | None:
         if p != dest and not p.name.endswith(".partial") and (p / "edge_config.json").exists()
     ]
     return max(copies, key=lambda p: p.stat().st_mtime_ns, default=None)
-
-
-def same_bytes(a: Path, b: Path, block: int = 1 << 20) -> bool:
-    """Whether two files hold the same bytes, read in full (never by size and time: the engine
-    writes through memory maps, which need not move a file's modification time)."""
-    with a.open("rb") as fa, b.open("rb") as fb:
-        while True:
-            x, y = fa.read(block), fb.read(block)
-            if x != y:
-                return False
-            if not x:
-                return True
-
-
-def copy_segments(source: Path, dest: Path, previous: Path | None) -> tuple[int, int]:
-    """`source` copied to `dest`, each file identical to `previous`'s at the same place linked to
-    it instead: (bytes written, bytes linked). Falls back to a copy wherever a link cannot be made."""
-    written = linked = 0
-    before = previous / "segments" if previous is not None else None
-    for folder, _, files in os.walk(source):
-        rel = Path(folder).relative_to(source)
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            src, out = Path(folder) / name, dest / rel / name
-            old = before / rel / name if before is not None else None
-            size = src.stat().st_size
-            if old is not None and old.is_file() and old.stat().st_size == size and same_bytes(src, old):
-                try:
-                    os.link(old, out)
-                    linked += size
-                    continue
-                except OSError:  # another filesystem, or links not supported: copy
-                    pass
-            written += sparse_copy(src, out)
-    return written, linked
-
-
-_ZEROS = bytes(1 << 20)
-
-
-def sparse_copy(src: Path, dest: Path, block: int = 1 << 20) -> int:
-    """Copy `src` to `dest` leaving blocks of zeros as holes (the engine preallocates its files
-    and fills them as points come); the bytes actually written."""
-    written = 0
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        while chunk := fin.read(block):
-            if chunk == _ZEROS[: len(chunk)]:
-                fout.seek(len(chunk), os.SEEK_CUR)
-            else:
-                fout.write(chunk)
-                written += len(chunk)
-        fout.truncate()  # a file ending in a hole keeps its length
-    shutil.copystat(src, dest)
-    return written
 
 
 class EmbeddedReader(_EdgeShard):
