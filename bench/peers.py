@@ -1,7 +1,7 @@
 """infra-assets against LangChain's indexing API, LlamaIndex's IngestionPipeline and CocoIndex.
 
 The same N pages of the generated demo site (`infra_assets.demo`, served over real HTTP on
-127.0.0.1), the same packaged offline embedding model (all-MiniLM-L6-v2 int8,
+127.0.0.1 from a process of its own), the same packaged offline embedding model (all-MiniLM-L6-v2 int8,
 `infra_assets.index.embedding.get_embedder()`), the same chunker, one machine, one process run.
 Every system keeps its own state between runs and writes to its own embedded Qdrant store:
 
@@ -61,6 +61,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import re
@@ -93,6 +94,36 @@ DIM = 384
 NS = uuid.UUID("0f9d7c1e-5a44-4c1b-8d57-2b1f6a0c3e11")
 _LOC = re.compile(r"<loc>\s*([^<]+?)\s*</loc>")
 SCENARIOS = ("first_ingest", "no_change", "changed_removed")
+
+
+class RemoteSite:
+    """The site served from a process of its own, as the web would be: its request handling
+    shares no interpreter (and no GIL) with the harness, the peers' leftover threads or the
+    model. `set_pages` hands it the files to serve."""
+
+    def __enter__(self) -> RemoteSite:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_site, args=(child,), daemon=True)
+        self._proc.start()
+        self.url: str = self._conn.recv()
+        return self
+
+    def set_pages(self, files: dict[str, tuple[bytes, str]]) -> None:
+        self._conn.send(files)
+        self._conn.recv()
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send(None)
+        self._proc.join(10)
+
+
+def _serve_site(conn: Any) -> None:
+    with SiteServer() as site:
+        conn.send(site.url)
+        while (files := conn.recv()) is not None:
+            site.set_pages(files)
+            conn.send(True)
 
 
 # --------------------------------------------------------------------------- shared parts
@@ -658,7 +689,7 @@ def one_sequence(args: argparse.Namespace, factories: dict[str, Callable[[], Sys
     embedder = CountingEmbedder()
     embedder.embed(["warm up the model"])  # loaded before any clock starts
     results: dict[str, Any] = {"systems": {}, "workdir": str(work)}
-    with SiteServer() as site:
+    with RemoteSite() as site:
         pages = demo_pages(args.pages)
         site.set_pages(site_files(pages, site.url))
         systems: dict[str, System] = {}

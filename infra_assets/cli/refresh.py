@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import os
 import socket
+import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import click
 
 from ..runtime import collector_paused
 from ..settings import Settings
-from ..sources.kinds import Detection
+from ..sources.kinds import Detection, Rotation
 from ..sources.spec import Source, SourcesSpec
 
 if TYPE_CHECKING:
@@ -47,17 +49,30 @@ def verify_unchanged(spec: SourcesSpec, env: Settings, names: list[str], quiet: 
     if not candidates:
         return names
     started = datetime.now(timezone.utc)
-    # The pages are checked (mostly waiting on the network) while Dagster loads.
-    with ThreadPoolExecutor(min(DETECT_THREADS, len(candidates)), thread_name_prefix="verify") as pool:
+    # The pages are checked while Dagster loads, in a child process where one can be forked:
+    # both are mostly Python, and in one process they would take turns on the interpreter lock.
+    with _checker(len(candidates)) as pool:
         checks = {s.name: pool.submit(_detect_everything, s, spec, env) for s in candidates}
         verified = _record_unchanged(spec, env, candidates, checks, started, quiet)
     return [n for n in names if n not in verified]
 
 
+def _checker(sources: int) -> Executor:
+    """Where the checks run: forked processes on Linux (nothing but the command's own imports is
+    loaded yet, and no thread runs), threads elsewhere."""
+    workers = min(DETECT_THREADS, sources)
+    if sys.platform == "linux":
+        try:
+            return ProcessPoolExecutor(min(workers, 2), mp_context=multiprocessing.get_context("fork"))
+        except (OSError, ValueError):  # no fork here: threads
+            pass
+    return ThreadPoolExecutor(workers, thread_name_prefix="verify")
+
+
 def _detect_everything(source: Source, spec: SourcesSpec, env: Settings) -> Detection:
     from ..fetch.blobs import BlobStore
     from ..fetch.http import HttpClient
-    from ..sources.kinds import Rotation, detect
+    from ..sources.kinds import detect
     from ..tables import read_table
 
     raw = read_table(env.tables_dir, ["raw", source.name])
@@ -96,12 +111,15 @@ def _record_unchanged(
             versions = ChainVersions(
                 source_code_version(source), model.collection, serving_code_version(spec, model.resolved)
             )
-            reason = _needs_run(instance, source, versions, env, served, checks[source.name].result())
+            try:
+                detection = checks[source.name].result()
+            except Exception as exc:  # a check that could not finish (its process died): run it
+                detection = Detection(Rotation(), errors=[f"{type(exc).__name__}: {exc}"])
+            reason = _needs_run(instance, source, versions, env, served, detection)
             if reason is not None:
                 if not quiet:
                     click.echo(f"  {source.name}: {reason}: running it", err=True)
                 continue
-            detection = checks[source.name].result()
             record_verified(instance, source, env.data_dir, detection, started)
             verified.add(source.name)
             click.echo(f"{source.name:<28} verified unchanged: {detection.checked} documents checked, no run")
