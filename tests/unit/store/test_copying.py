@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,25 +88,32 @@ def test_random_changes_every_generation_holds_the_writers_bytes(tmp_path, count
         reader.close()
 
 
-def test_a_changed_previous_copy_is_never_linked_blindly(tmp_path, counted):
-    """A file of the previous generation that is not the one its manifest recorded (written after
-    publishing, here on purpose) is compared, found different and copied, not linked."""
+@contextmanager
+def two_copies(tmp_path: Path) -> Iterator[tuple[EmbeddedStore, Path, Path]]:
+    """A writer of 800 points and two generations of it, the second copied from the first past
+    the settling margin (so its manifest records every file settled)."""
     shards = tmp_path / "shards"
     shards.mkdir()
     with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
         store.upsert(points("a", 800))
-        g1 = shards / "coll-1"
+        g1, g2 = shards / "coll-1", shards / "coll-2"
         store.copy_to(g1, 1)
         time.sleep(0.06)
-        g2 = shards / "coll-2"
-        store.copy_to(g2, 1, g1)  # records every file settled
+        store.copy_to(g2, 1, g1)
+        yield store, g1, g2
+
+
+def test_a_changed_previous_copy_is_never_linked_blindly(tmp_path, counted):
+    """A file of the previous generation that is not the one its manifest recorded (written after
+    publishing, here on purpose) is compared, found different and copied, not linked."""
+    with two_copies(tmp_path) as (store, _, g2):
         victim = max((p for p in (g2 / "segments").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
         with victim.open("r+b") as f:  # in place, as a stray writer through a map would
             f.seek(victim.stat().st_size // 2)
             byte = f.read(1)
             f.seek(-1, 1)
             f.write(bytes([byte[0] ^ 0xFF]))
-        g3 = shards / "coll-3"
+        g3 = g2.with_name("coll-3")
         store.copy_to(g3, 1, g2)
         assert segment_bytes(g3) == segment_bytes(tmp_path / "coll")
 
@@ -112,14 +121,7 @@ def test_a_changed_previous_copy_is_never_linked_blindly(tmp_path, counted):
 def test_untrusted_filesystem_compares_every_file(tmp_path, counted, monkeypatch):
     """Where file times are not trusted (tmpfs, no mountinfo), nothing is linked unread."""
     monkeypatch.setattr(copying, "trusts_file_times", lambda path: False)
-    shards = tmp_path / "shards"
-    shards.mkdir()
-    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
-        store.upsert(points("a", 800))
-        g1 = shards / "coll-1"
-        store.copy_to(g1, 1)
-        time.sleep(0.06)
-        store.copy_to(shards / "coll-2", 1, g1)
+    with two_copies(tmp_path) as (store, g1, _):
         figures = store.last_copy
         assert figures is not None and figures.linked > 0 and figures.compared == figures.linked
     assert read_manifest(g1) and (g1 / MANIFEST).exists()
