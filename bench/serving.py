@@ -162,7 +162,7 @@ def point_text(doc: dict, copy: int) -> str:
     return " ".join(words[start : start + 180])
 
 
-def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, only=None, stamp="") -> None:
+def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, only=None, stamp="", index=None) -> None:
     """Upsert points (all, or the indexes in `only`) into the embedded writer, as indexing does
     (the writer bumps the store's version token itself, before its first write)."""
     from infra_assets.index.chunking import point_id
@@ -171,7 +171,9 @@ def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, on
     collection = model.collection
     now = datetime.datetime.now(datetime.timezone.utc).isoformat()
     indexes = range(len(rows)) if only is None else only
-    with EmbeddedStore.open_writer(qdrant_dir / collection, model.dim) as store:
+    from infra_assets.store import IndexSettings
+
+    with EmbeddedStore.open_writer(qdrant_dir / collection, model.dim, index=index or IndexSettings()) as store:
         batch = []
         for i in indexes:
             doc, copy = docs[rows[i]], int(copies[i])
@@ -197,13 +199,13 @@ def write_store(qdrant_dir: Path, model, docs, rows, copies, vectors, sparse, on
         store.upsert(batch)
 
 
-def publish_generation(data_dir: Path, model, docs, rows, copies):
+def publish_generation(data_dir: Path, model, docs, rows, copies, index=None):
     """`serving/index`'s publish: snapshot the writer into an immutable generation + CURRENT, its
     readers' search pool from INFRA_ASSETS_SEARCH_THREADS as there. Returns the `PublishOutcome`."""
     import polars as pl
 
     from infra_assets.settings import Settings
-    from infra_assets.store import EmbeddedLocation
+    from infra_assets.store import EmbeddedLocation, IndexSettings
     from infra_assets.store.generations import publish
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -218,7 +220,7 @@ def publish_generation(data_dir: Path, model, docs, rows, copies):
     )
     return publish(
         data_dir / "serving",
-        EmbeddedLocation(data_dir / "qdrant"),
+        EmbeddedLocation(data_dir / "qdrant", index or IndexSettings()),
         model,
         table,
         [SOURCE],
@@ -361,7 +363,13 @@ def pct(sorted_values: list[float], p: float) -> float:
 
 
 def recall(
-    shard: Path, vectors: np.ndarray, ids: list[str], query_vectors: np.ndarray, k: int, hnsw_ef: int | None = None
+    shard: Path,
+    vectors: np.ndarray,
+    ids: list[str],
+    query_vectors: np.ndarray,
+    k: int,
+    hnsw_ef: int | None = None,
+    oversampling: float | None = None,
 ) -> float:
     """Mean |HNSW top-k ∩ exact top-k| / k, over the queries, exact = numpy over all vectors."""
     from infra_assets.store import EmbeddedReader, StoreQuery
@@ -373,7 +381,8 @@ def recall(
         exact = np.argpartition(-scores, k, axis=1)[:, :k]  # the k best, in any order (a set is compared)
         del scores
         for q, truth in zip(query_vectors, exact):
-            hits = {h.id for h in reader.search(StoreQuery(q.tolist(), k, hnsw_ef=hnsw_ef))}
+            query = StoreQuery(q.tolist(), k, hnsw_ef=hnsw_ef, oversampling=oversampling)
+            hits = {h.id for h in reader.search(query)}
             found.append(len(hits & {ids[i] for i in truth}) / k)
         return float(np.mean(found))
     finally:
@@ -409,6 +418,61 @@ function done(summary, latency, requests)
     latency.max / 1e3))
 end
 """
+
+
+class MemorySampler:
+    """Resident memory of the API process and every descendant (its shard processes), summed,
+    sampled every `interval` s in a thread; per phase (`phase`): the peak and the last sample, MiB.
+
+    Two sums (/proc/PID/smaps_rollup): `rss`, each process's resident set added up, which counts a
+    page mapped by two processes twice (two generations' shard processes map the same hard-linked
+    segment files during a swap); and `pss`, each shared page split between the processes mapping
+    it, so the sum is the memory the processes occupy together. `anon`: their private memory."""
+
+    def __init__(self, pid: int, interval: float = 1.0):
+        import threading
+
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.phase = "start"
+        self.phases: dict[str, dict] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def totals_mib(self) -> dict[str, int]:
+
+        totals = {"rss": 0, "pss": 0, "anon": 0}
+        keys = {"Rss": "rss", "Pss": "pss", "Anonymous": "anon"}
+        for proc in [self.root, *self.root.children(recursive=True)]:
+            try:
+                lines = Path(f"/proc/{proc.pid}/smaps_rollup").read_text().splitlines()
+            except OSError:
+                continue  # a shard process that just exited
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key in keys:
+                    totals[keys[key]] += int(value.split()[0])
+        return {k: round(v / 1024) for k, v in totals.items()}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                totals = self.totals_mib()
+            except Exception:  # the API exited
+                return
+            stats = self.phases.setdefault(self.phase, {"samples": 0})
+            for key, mib in totals.items():
+                stats[f"peak_{key}_mib"] = max(stats.get(f"peak_{key}_mib", 0), mib)
+                stats[f"last_{key}_mib"] = mib
+            stats["samples"] += 1
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(5)
+        return self.phases
 
 
 def wrk(port: int, paths: list[str], seconds: float, connections: int, threads: int = 1, during=None) -> dict:
@@ -459,6 +523,16 @@ def main() -> None:
         help="how vectors past the 5,183 real ones are made (build_points)",
     )
     parser.add_argument("--k", type=int, default=10)
+    # The sources file's `store:` settings (store.IndexSettings); the cached index is per graph.
+    parser.add_argument("--hnsw-m", type=int, default=None)
+    parser.add_argument("--hnsw-ef-construct", type=int, default=None)
+    parser.add_argument("--quantization", choices=["int8"], default=None)
+    parser.add_argument("--memory", choices=["ram", "mapped"], default=None)
+    parser.add_argument("--hnsw-ef", type=int, default=None, help="search breadth (default: the API's)")
+    parser.add_argument("--oversampling", type=float, default=None)
+    parser.add_argument(
+        "--recall-ef", type=int, action="append", default=[], help="also measure recall at this breadth (repeatable)"
+    )
     parser.add_argument("--seconds", type=float, default=15, help="per throughput phase")
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--connections", type=int, default=16)
@@ -476,23 +550,35 @@ def main() -> None:
     from infra_assets.index.chunking import point_id
     from infra_assets.index.embedding import model_info
     from infra_assets.serve.searcher import HNSW_EF
+    from infra_assets.store import IndexSettings
     from infra_assets.store.generations import read_current
 
+    index = IndexSettings(
+        args.hnsw_m, args.hnsw_ef_construct, args.quantization, args.memory, args.hnsw_ef, args.oversampling
+    )
     model = model_info()
     docs, queries = corpus_and_queries()
     base = cached_vectors("scifact-corpus", [doc_text(d) for d in docs])
     rows, copies, vectors = build_points(args.points, docs, base, args.sigma, derive=args.derive)
-    data_dir = CACHE / (f"data-{args.points}-{args.sigma}" + ("" if args.derive == "copies" else f"-{args.derive}"))
+    graph = "".join(f"-{k}{v}" for k, v in index.graph().items())
+    data_dir = CACHE / (
+        f"data-{args.points}-{args.sigma}" + ("" if args.derive == "copies" else f"-{args.derive}") + graph
+    )
     timings = {}
     sparse = sparse_vectors(docs)
     if args.rebuild or read_current(data_dir / "serving") is None:
         shutil.rmtree(data_dir, ignore_errors=True)
         started = time.perf_counter()
-        write_store(data_dir / "qdrant", model, docs, rows, copies, vectors, sparse)
+        write_store(data_dir / "qdrant", model, docs, rows, copies, vectors, sparse, index=index)
         timings["write_s"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        publish_generation(data_dir, model, docs, rows, copies)
+        publish_generation(data_dir, model, docs, rows, copies, index)
         timings["publish_s"] = round(time.perf_counter() - started, 1)
+    elif read_current(data_dir / "serving").search != index.search():
+        # The cached index with other search settings: republished as `serving/index` would (linked).
+        started = time.perf_counter()
+        publish_generation(data_dir, model, docs, rows, copies, index)
+        timings["republish_for_search_s"] = round(time.perf_counter() - started, 1)
     manifest = read_current(data_dir / "serving")
     shard = data_dir / "serving" / "shards" / str(manifest.shard)
     ids = [point_id(SOURCE, point_url(docs[r], int(c)), f"{i}") for i, (r, c) in enumerate(zip(rows, copies))]
@@ -504,6 +590,8 @@ def main() -> None:
         "derive": args.derive,
         "connections": args.connections,
         "hybrid_available": bool(manifest.sparse),
+        "index": index.graph(),
+        "search": manifest.search,
         **timings,
         # The API's shards in child processes (serve/shard_process.py) unless INFRA_ASSETS_SHARD_PROCESS=0.
         "shard_process": os.environ.get("INFRA_ASSETS_SHARD_PROCESS", "1"),
@@ -524,9 +612,16 @@ def main() -> None:
     api_model = get_embedder(threads=QUERY_THREADS, queries=True, int8=Settings.from_env().query_int8)
     result["query_graph"] = api_model.graph
     api_vectors = api_model.embed_queries([queries[r] for r in test_rows])
-    result["recall_at_k"] = round(recall(shard, vectors, ids, api_vectors, args.k, HNSW_EF), 4)
-    result["hnsw_ef"] = HNSW_EF
-    result["recall_at_k_index_default_ef"] = round(recall(shard, vectors, ids, api_vectors, args.k), 4)
+    # At the breadth and oversampling the API searches this generation with (its manifest's `search`).
+    ef, oversampling = manifest.search.get("hnsw_ef") or HNSW_EF, manifest.search.get("oversampling")
+    result["recall_at_k"] = round(recall(shard, vectors, ids, api_vectors, args.k, ef, oversampling), 4)
+    result["hnsw_ef"] = ef
+    result["recall_at_k_index_default_ef"] = round(
+        recall(shard, vectors, ids, api_vectors, args.k, oversampling=oversampling), 4
+    )
+    result["recall_at_ef"] = {
+        str(e): round(recall(shard, vectors, ids, api_vectors, args.k, e, oversampling), 4) for e in args.recall_ef
+    }
 
     # The latency phase uses the SciFact queries themselves; each load phase gets its own slice
     # of this pool, so no phase is helped by the caches.
@@ -537,9 +632,11 @@ def main() -> None:
     modes = args.mode or (["dense", "hybrid"] if result["hybrid_available"] else ["dense"])
     port = free_port()
     api = start_api(data_dir, port)
+    memory = MemorySampler(api.pid)
     try:
         slices = iter(range(0, len(pool) - 6000 - 15000, 15000))
         for mode in modes if not args.swap_only else ():
+            memory.phase = mode
             r = result.setdefault(mode, {})
             # warm-up: a few requests of another slice so first-request costs stay out
             lat_queries = queries if mode == modes[0] else [f"{q} ({mode})" for q in queries]
@@ -560,7 +657,9 @@ def main() -> None:
         # `serving/index` run does it, in this process, on the same two cores. After each
         # publish, /healthz is polled until the API serves the new version (the swap lag).
         if args.latency_only:
+            result["memory"] = memory.stop()
             return print(json.dumps(result))
+        memory.phase = "swaps"
         swap_mode = modes[0]
         start = next(slices)
 
@@ -580,8 +679,9 @@ def main() -> None:
                     sparse,
                     only=changed,
                     stamp=f" (rev {time.time():.0f}.{n})",
+                    index=index,
                 )
-                version = publish_generation(data_dir, model, docs, rows, copies).manifest.version
+                version = publish_generation(data_dir, model, docs, rows, copies, index).manifest.version
                 published = time.perf_counter()
                 publish_s.append(round(published - t, 2))
                 versions.append(version)
@@ -608,7 +708,10 @@ def main() -> None:
         r["swapped_to_last"] = r["served_after"] == r["during"]["versions"][-1]
         r["generations_left"] = sorted(p.name for p in (data_dir / "serving" / "generations").iterdir())
         r["shards_left"] = sorted(p.name for p in (data_dir / "serving" / "shards").iterdir())
+        memory.phase = "after swaps"
+        time.sleep(5)
     finally:
+        result["memory"] = memory.stop()
         api.terminate()
         api.wait(30)
 

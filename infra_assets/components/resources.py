@@ -16,7 +16,7 @@ import dagster as dg
 
 from ..fetch.http import HttpClient
 from ..index.embedding import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, Embedder, get_embedder
-from ..store import StoreLocation, VectorStore, location_for
+from ..store import IndexSettings, StoreLocation, VectorStore, location_for
 from ..store.space import ModelInfo
 
 
@@ -55,6 +55,13 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # subsc
     write_consistency_factor: int | None = None
     # The search pool of each embedded generation's readers, written when it is published.
     search_threads: int = 1
+    # The graph, quantization and search settings (the `store:` section; `store.IndexSettings`).
+    hnsw_m: int | None = None
+    hnsw_ef_construct: int | None = None
+    quantization: str | None = None
+    memory: str | None = None
+    hnsw_ef: int | None = None
+    oversampling: float | None = None
 
     def location(self) -> StoreLocation:
         params = {
@@ -62,8 +69,16 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # subsc
             "replication_factor": self.replication_factor,
             "write_consistency_factor": self.write_consistency_factor,
         }
+        index = IndexSettings(
+            hnsw_m=self.hnsw_m,
+            hnsw_ef_construct=self.hnsw_ef_construct,
+            quantization=self.quantization,
+            memory=self.memory,
+            hnsw_ef=self.hnsw_ef,
+            oversampling=self.oversampling,
+        )
         return location_for(
-            Path(self.data_dir), self.qdrant_url, self.qdrant_api_key, {k: v for k, v in params.items() if v}
+            Path(self.data_dir), self.qdrant_url, self.qdrant_api_key, {k: v for k, v in params.items() if v}, index
         )
 
     @contextmanager

@@ -138,6 +138,7 @@ def resources(spec: SourcesSpec, settings: Settings) -> dict[str, Any]:
             replication_factor=params.get("replication_factor"),
             write_consistency_factor=params.get("write_consistency_factor"),
             search_threads=settings.search_threads,
+            **spec.store.index_params(),
         ),
         "embedder": EmbedderResource(
             model=spec.embedding.model,

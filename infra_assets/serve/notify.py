@@ -44,7 +44,7 @@ from ..fetch.many import fetch_many
 from ..settings import Settings
 from ..sources.kinds import pages_by_url
 from ..sources.spec import Source, SourcesSpec
-from ..store.base import VectorStore
+from ..store.base import IndexSettings, VectorStore
 from ..store.generations import DOCS_COLUMNS, publish, read_current, read_docs
 from ..store.payload import StoredChunk
 from ..tables import read_table
@@ -252,6 +252,7 @@ class FastPath:
             self.settings.qdrant_url,
             self.settings.qdrant_api_key,
             spec.store.collection_params(),
+            IndexSettings(**spec.store.index_params()),
         )
         chunker = chunker_for(model.name, model.max_tokens)
         embedder = self._embedders.get(model.name)

@@ -156,6 +156,11 @@ class Searcher:
                 )
             return self._embedder
 
+    def search_ef(self, manifest: Manifest) -> int:
+        """The generation's own search breadth (its `store:` section when published), else the API's."""
+        ef = manifest.search.get("hnsw_ef")
+        return int(ef) if ef else self.hnsw_ef
+
     def solo_embedder(self, model: str | None = None) -> Embedder | None:
         """A session with every core for a query that arrives alone (None: turned off, or when
         the caller supplied its own embedder)."""
@@ -193,7 +198,7 @@ class Searcher:
         self.prepare(gen.manifest.model)
         vector = self.embedder(gen.manifest.model).embed_query(WARM_QUERIES[0]).tolist()
         sparse = get_sparse_embedder().embed_query(WARM_QUERIES[0]) if gen.manifest.sparse else None
-        gen.store.search(StoreQuery(vector, 5, None, None, self.hnsw_ef, sparse))
+        gen.store.search(StoreQuery(vector, 5, None, None, self.search_ef(gen.manifest), sparse))
 
     def warm(self, model: str | None = None) -> None:
         """Load and warm the query models (`model`, the sources file's, when nothing is published
@@ -302,11 +307,12 @@ class Searcher:
                             depth,
                             scope.sources,
                             request.min_score,
-                            self.hnsw_ef,
+                            self.search_ef(gen.manifest),
                             sparse,
                             urls=scope.urls,
                             exclude_urls=scope.exclude_urls,
                             changed_after=scope.changed_after,
+                            oversampling=gen.manifest.search.get("oversampling"),
                         )
                     )
                 if request.collapse:

@@ -503,12 +503,37 @@ class EmbeddingSpec(_Spec):
 
 
 class StoreSpec(_Spec):
-    """How a Qdrant server or cluster (`QDRANT_URL`) creates the collection; the embedded store
-    is one shard on one machine and ignores these. None: the server's defaults."""
+    """How the collection is created and searched. `shards`, `replication_factor` and
+    `write_consistency` are a Qdrant server's or cluster's (`QDRANT_URL`); the embedded store is
+    one shard on one machine and ignores them. The graph, quantization and search settings apply
+    to both (`store.IndexSettings`). None: the engine's and the API's defaults."""
 
     shards: int | None = Field(None, description="shard_number")
     replication_factor: int | None = None
     write_consistency: int | None = Field(None, description="Replicas that must acknowledge a write.")
+    hnsw_m: int | None = Field(
+        None, description="Links per point in the HNSW graph (default 16); set when the collection is created."
+    )
+    hnsw_ef_construct: int | None = Field(
+        None, description="Search breadth while the graph is built (default 100); set when the collection is created."
+    )
+    quantization: Literal["int8"] | None = Field(
+        None,
+        description="int8: quantized vectors in memory, the float originals on disk for rescoring; "
+        "set when the collection is created.",
+    )
+    memory: Literal["ram", "mapped"] | None = Field(
+        None,
+        description="ram (default): the BM25 index, quantized vectors and payload indexes in each process's "
+        "memory; mapped: mapped from the files, one copy in the page cache for every process and generation; "
+        "set when the collection is created.",
+    )
+    hnsw_ef: int | None = Field(
+        None, description="Search breadth of queries (default 200); applies from the next publish."
+    )
+    oversampling: float | None = Field(
+        None, description="With quantization: candidates rescored from the float vectors, as a multiple of k."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -520,6 +545,17 @@ class StoreSpec(_Spec):
                     not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1000
                 ):
                     raise _FieldProblem(key, "expected an integer 1..1000")
+            for key, top in (("hnsw_m", 128), ("hnsw_ef_construct", 4096), ("hnsw_ef", 10_000)):
+                value = data.get(key)
+                if value is not None and (
+                    not isinstance(value, int) or isinstance(value, bool) or not 4 <= value <= top
+                ):
+                    raise _FieldProblem(key, f"expected an integer 4..{top}")
+            value = data.get("oversampling")
+            if value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or not 1 <= value <= 16
+            ):
+                raise _FieldProblem("oversampling", "expected a number 1..16")
         return data
 
     @model_validator(mode="after")
@@ -536,6 +572,17 @@ class StoreSpec(_Spec):
             "write_consistency_factor": self.write_consistency,
         }
         return {k: v for k, v in named.items() if v}
+
+    def index_params(self) -> dict[str, Any]:
+        """The graph, quantization and search settings: `store.IndexSettings(**these)`."""
+        return {
+            "hnsw_m": self.hnsw_m,
+            "hnsw_ef_construct": self.hnsw_ef_construct,
+            "quantization": self.quantization,
+            "memory": self.memory,
+            "hnsw_ef": self.hnsw_ef,
+            "oversampling": self.oversampling,
+        }
 
 
 class ChangesSpec(_Spec):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Counts, Snapshot, StoreLocation, StoreQuery, VectorReader, VectorStore
+from .base import DEFAULT_INDEX, Counts, IndexSettings, Snapshot, StoreLocation, StoreQuery, VectorReader, VectorStore
 from .embedded import EmbeddedLocation, EmbeddedReader, EmbeddedStore, drop_superseded
 from .fusion import DEFAULT_FUSION, FusionParams
 from .payload import DENSE, SPARSE, ChunkPoint, Hit, Sparse, StoredChunk, chunk_payload
@@ -26,6 +26,7 @@ __all__ = [
     "EmbeddedStore",
     "FusionParams",
     "Hit",
+    "IndexSettings",
     "ModelInfo",
     "Snapshot",
     "Sparse",
@@ -46,10 +47,11 @@ def location_for(
     qdrant_url: str | None = None,
     qdrant_api_key: str | None = None,
     collection_params: dict[str, int] | None = None,
+    index: IndexSettings = DEFAULT_INDEX,
 ) -> StoreLocation:
     """The server at `qdrant_url` when one is given, else the embedded store under `data_dir`."""
     if qdrant_url:
         from .server import ServerLocation
 
-        return ServerLocation(qdrant_url, qdrant_api_key, dict(collection_params or {}))
-    return EmbeddedLocation(Path(data_dir) / "qdrant")
+        return ServerLocation(qdrant_url, qdrant_api_key, dict(collection_params or {}), index)
+    return EmbeddedLocation(Path(data_dir) / "qdrant", index)

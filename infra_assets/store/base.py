@@ -29,6 +29,61 @@ ScanPage = tuple[list[tuple[str, dict[str, Any]]], Any]  # points, and the next 
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    """How a collection indexes and searches its dense vectors (the sources file's `store:`).
+
+    The graph and quantization are fixed when the collection is created; the search breadth and
+    oversampling are written into each generation when it is published. None everywhere: the
+    engine's defaults (`m` 16, `ef_construct` 100, float vectors in memory) and the API's
+    `hnsw_ef`, which meet the recall target up to ~100k chunks (BENCHMARKS.md, "Serving"). Past
+    that a denser graph keeps recall (`hnsw_m`, `hnsw_ef_construct`), a wider search finds more
+    of it (`hnsw_ef`), and `quantization="int8"` keeps int8 copies of the vectors in memory for
+    the graph walk, with the float originals on disk read back only to rescore the best
+    `oversampling × k` candidates. `memory="mapped"` maps the BM25 index, the quantized vectors,
+    the payload indexes and the point ids from the generation's files instead of reading them into
+    each process's memory: the page cache then holds one copy for every process and every
+    generation that shares the files (hard links, `copying`), and a shard opens without reading
+    them (BENCHMARKS.md, "Index settings at 1M chunks")."""
+
+    hnsw_m: int | None = None
+    hnsw_ef_construct: int | None = None
+    quantization: str | None = None  # None or "int8"
+    memory: str | None = None  # None ("ram") or "mapped"
+    hnsw_ef: int | None = None
+    oversampling: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantization not in (None, "int8"):
+            raise ValueError(f"quantization {self.quantization!r}: expected int8 or none")
+        if self.memory not in (None, "ram", "mapped"):
+            raise ValueError(f"memory {self.memory!r}: expected ram or mapped")
+        for name in ("hnsw_m", "hnsw_ef_construct", "hnsw_ef"):
+            value = getattr(self, name)
+            if value is not None and value < 4:
+                raise ValueError(f"{name} {value}: expected at least 4")
+        if self.oversampling is not None and self.oversampling < 1:
+            raise ValueError(f"oversampling {self.oversampling}: expected at least 1")
+
+    def graph(self) -> dict[str, Any]:
+        """What the collection is created with (None values left out)."""
+        named = {
+            "hnsw_m": self.hnsw_m,
+            "hnsw_ef_construct": self.hnsw_ef_construct,
+            "quantization": self.quantization,
+            "memory": None if self.memory == "ram" else self.memory,
+        }
+        return {k: v for k, v in named.items() if v is not None}
+
+    def search(self) -> dict[str, Any]:
+        """What each published generation is searched with (None values left out)."""
+        named = {"hnsw_ef": self.hnsw_ef, "oversampling": self.oversampling}
+        return {k: v for k, v in named.items() if v is not None}
+
+
+DEFAULT_INDEX = IndexSettings()
+
+
+@dataclass(frozen=True)
 class StoreQuery:
     """One search, as the engine takes it (and as it crosses to a shard process).
 
@@ -49,14 +104,16 @@ class StoreQuery:
     exclude_urls: bool = False
     # Only points whose payload `changed_at` (RFC 3339) is after this.
     changed_after: str | None = None
+    # A quantized collection rescores this many × k candidates from its float vectors (None: k).
+    oversampling: float | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Crosses to a shard process with every search: as a plain tuple, the default fusion left out.
         fusion = None if self.fusion == DEFAULT_FUSION else self.fusion
         fields = (self.vector, self.k, self.sources, self.min_score, self.hnsw_ef, self.sparse, fusion)
-        if self.urls is None and self.changed_after is None:
+        if self.urls is None and self.changed_after is None and self.oversampling is None:
             return _query, fields
-        return _query, (*fields, self.urls, self.exclude_urls, self.changed_after)
+        return _query, (*fields, self.urls, self.exclude_urls, self.changed_after, self.oversampling)
 
 
 def _query(
@@ -70,6 +127,7 @@ def _query(
     urls: tuple[str, ...] | None = None,
     exclude_urls: bool = False,
     changed_after: str | None = None,
+    oversampling: float | None = None,
 ) -> StoreQuery:
     return StoreQuery(
         vector,
@@ -82,6 +140,7 @@ def _query(
         urls=urls,
         exclude_urls=exclude_urls,
         changed_after=changed_after,
+        oversampling=oversampling,
     )
 
 
@@ -173,6 +232,11 @@ class StoreLocation(Protocol):
 
     def describe(self) -> str:
         """For logs and metadata: never includes a key."""
+        ...
+
+    @property
+    def index(self) -> IndexSettings:
+        """How collections it creates are indexed, and how generations it publishes are searched."""
         ...
 
     def writer(self, model: ModelInfo) -> AbstractContextManager[VectorStore]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -31,7 +32,7 @@ from typing import IO, Any, TypeGuard
 
 import qdrant_edge as qe
 
-from .base import SCROLL_PAGE, UPSERT_BATCH, ScanPage, Snapshot, StoreQuery
+from .base import DEFAULT_INDEX, SCROLL_PAGE, UPSERT_BATCH, IndexSettings, ScanPage, Snapshot, StoreQuery
 from .copying import CopyFigures, copy_segments, write_manifest
 from .fusion import DEFAULT_FUSION
 from .payload import (
@@ -46,6 +47,8 @@ from .payload import (
     stored_chunk,
 )
 from .space import ModelInfo
+
+log = logging.getLogger("infra_assets.store")
 
 WARM_QUERIES = 16
 # Points without a graph above which a publish serves them by exact search first and builds the
@@ -142,17 +145,22 @@ class EmbeddedStore(_EdgeShard):
 
     @classmethod
     @contextmanager
-    def open_writer(cls, path: Path, dim: int, lock_timeout_s: float = 3600) -> Iterator[EmbeddedStore]:
+    def open_writer(
+        cls, path: Path, dim: int, lock_timeout_s: float = 3600, index: IndexSettings = DEFAULT_INDEX
+    ) -> Iterator[EmbeddedStore]:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _file_lock(path.with_name(path.name + ".lock"), lock_timeout_s):
             if (path / "edge_config.json").exists():
                 shard = qe.EdgeShard.load(str(path))
+                _warn_if_other_index(path, index)
             else:
-                shard = qe.EdgeShard.create(str(path), _config(dim))
+                shard = qe.EdgeShard.create(str(path), index_config(dim, index))
                 for name in INDEXED_KEYWORDS:
-                    shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-            for name in INDEXED_DATETIMES:  # a no-op once it exists; built once for older shards
-                shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Datetime))
+                    shard.update(qe.UpdateOperation.create_field_index(name, _field_index(index, "keyword")))
+            indexed = shard.info().payload_schema
+            for name in INDEXED_DATETIMES:  # built once for shards made before it
+                if name not in indexed:
+                    shard.update(qe.UpdateOperation.create_field_index(name, _field_index(index, "datetime")))
             store = cls(shard, path)
             try:
                 yield store
@@ -307,6 +315,7 @@ class EmbeddedLocation:
     """The embedded store under the data folder: one writer shard per collection."""
 
     qdrant_dir: Path
+    index: IndexSettings = DEFAULT_INDEX
     mode: str = "embedded"
 
     def describe(self) -> str:
@@ -317,7 +326,7 @@ class EmbeddedLocation:
         """The writer shard of `model`'s collection; TimeoutError when another writer holds it
         longer than `lock_timeout_s`."""
         collection = model.collection
-        with EmbeddedStore.open_writer(self.qdrant_dir / collection, model.dim, lock_timeout_s) as store:
+        with EmbeddedStore.open_writer(self.qdrant_dir / collection, model.dim, lock_timeout_s, self.index) as store:
             drop_superseded(self.qdrant_dir, collection)
             yield store
 
@@ -343,7 +352,10 @@ def _query_filter(q: StoreQuery) -> qe.Filter | None:
 def _request(q: StoreQuery) -> qe.QueryRequest:
     fusion = q.fusion or DEFAULT_FUSION
     filt = _query_filter(q)
-    params = qe.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
+    # Ignored by a collection without quantization. With it, edge does not rescore unless asked:
+    # the best `oversampling × k` candidates of the int8 walk are rescored from the float vectors.
+    quantization = qe.QuantizationSearchParams(rescore=True, oversampling=q.oversampling)
+    params = qe.SearchParams(hnsw_ef=q.hnsw_ef or None, quantization=quantization)
     dense = qe.Query.Nearest(q.vector, using=DENSE) if q.vector is not None else None
     bm25 = qe.Query.Nearest(qe.SparseVector(*q.sparse), using=SPARSE) if q.sparse is not None else None
     if dense is not None and bm25 is not None:
@@ -389,12 +401,84 @@ def scan_pages(
             return
 
 
-def _config(dim: int) -> qe.EdgeConfig:
-    # IDF is the store's: it stays right as points come and go, with no corpus statistics to keep.
-    return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+def index_config(dim: int, index: IndexSettings = DEFAULT_INDEX, *, sparse: bool = True) -> qe.EdgeConfig:
+    """The edge config of a new collection: cosine dense vectors, BM25 sparse ones (unless
+    `sparse=False`), the graph and quantization of `index`."""
+    hnsw = None
+    if index.hnsw_m is not None or index.hnsw_ef_construct is not None:
+        # full_scan_threshold in KB of vectors, edge's default: small segments are searched exactly.
+        hnsw = qe.HnswIndexConfig(
+            m=index.hnsw_m or 16, ef_construct=index.hnsw_ef_construct or 100, full_scan_threshold=10_000
+        )
+    mapped = index.memory == "mapped"
+    quantization = None
+    if index.quantization == "int8":
+        # Pinned: read into each reading process's memory at open; Cached: mapped from the file.
+        placement = qe.Memory.Cached if mapped else qe.Memory.Pinned
+        quantization = qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, memory=placement)
+    dense = qe.EdgeVectorParams(
+        size=dim,
+        distance=qe.Distance.Cosine,
+        # Quantized: the originals are only read to rescore, so they stay on disk (mapped).
+        on_disk=True if quantization is not None else None,
+        quantization_config=quantization,
+        hnsw_config=hnsw,
     )
+    # IDF is the store's: it stays right as points come and go, with no corpus statistics to keep.
+    sparse_vectors = None
+    if sparse:
+        # The BM25 index is Pinned (in each process's memory) unless mapped.
+        sparse_memory = qe.Memory.Cached if mapped else None
+        sparse_vectors = {SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=sparse_memory)}
+    return qe.EdgeConfig(
+        vectors={DENSE: dense},
+        sparse_vectors=sparse_vectors,
+        id_tracker_memory=qe.Memory.Cached if mapped else None,
+    )
+
+
+def _field_index(index: IndexSettings, kind: str) -> Any:
+    """A payload field's index: in each process's memory, or mapped (`IndexSettings.memory`)."""
+    if index.memory != "mapped":
+        return qe.PayloadSchemaType.Keyword if kind == "keyword" else qe.PayloadSchemaType.Datetime
+    if kind == "keyword":
+        return qe.KeywordIndexParams(memory=qe.Memory.Cached)
+    return qe.DatetimeIndexParams(memory=qe.Memory.Cached)
+
+
+def created_index(config: dict[str, Any]) -> dict[str, Any]:
+    """The graph settings an edge config was created with, in `IndexSettings.graph()`'s terms."""
+    dense = (config.get("vectors") or {}).get(DENSE) or {}
+    hnsw = dense.get("hnsw_config") or {}
+    scalar = (dense.get("quantization_config") or {}).get("scalar") or {}
+    named = {
+        "hnsw_m": hnsw.get("m"),
+        "hnsw_ef_construct": hnsw.get("ef_construct"),
+        "quantization": scalar.get("type"),
+        "memory": "mapped" if config.get("id_tracker_memory") == "cached" else None,
+    }
+    return _without_defaults(named)
+
+
+def _without_defaults(graph: dict[str, Any]) -> dict[str, Any]:
+    # The engine's defaults, written out or left out, are the same settings.
+    defaults = {"hnsw_m": 16, "hnsw_ef_construct": 100}
+    return {k: v for k, v in graph.items() if v is not None and defaults.get(k) != v}
+
+
+def _warn_if_other_index(path: Path, index: IndexSettings) -> None:
+    # The graph and quantization are the collection's from its creation; changing them in the
+    # sources file does not rebuild it (that would re-embed every chunk), so say so once per run.
+    created = created_index(json.loads((path / "edge_config.json").read_text()))
+    wanted = _without_defaults(index.graph())
+    if created != wanted:
+        log.warning(
+            "%s was created with index settings %s, not the sources file's %s; they apply to new "
+            "collections (delete this folder and refresh to rebuild it with them)",
+            path,
+            created or "(the defaults)",
+            wanted or "(the defaults)",
+        )
 
 
 def _vectors(point: ChunkPoint) -> dict[str, Any]:

@@ -84,6 +84,8 @@ class Manifest:
     url: str | None = None
     copied: bool = False
     tags: dict[str, list[str]] = field(default_factory=dict)  # per source, its `tags:` (search filters)
+    # How the API searches it: `hnsw_ef`, `oversampling` (`IndexSettings.search()`); empty: the API's defaults.
+    search: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -182,9 +184,11 @@ def publish(
     then nothing is published and `waiting_for` names the sources still being re-embedded. With a
     Qdrant server the alias `infra_assets_served` is switched to the collection in the same step.
     `search_threads`: the search pool of an embedded generation's readers. `tags`: each
-    source's tags (a change of tags alone publishes a new generation).
+    source's tags, and the location's search settings (`IndexSettings.search()`): a change of
+    either alone publishes a new generation.
     """
     tags = {name: list(tags.get(name, [])) for name in sources if tags and tags.get(name)} if tags else {}
+    search = location.index.search()
     paths = ServingPaths(root)
     paths.generations.mkdir(parents=True, exist_ok=True)
     paths.shards.mkdir(parents=True, exist_ok=True)
@@ -210,6 +214,7 @@ def publish(
             and current.docs_fingerprint == fingerprint
             and sorted(current.sources) == sorted(sources)
             and current.tags == tags
+            and current.search == search
         ):
             return PublishOutcome(current, False, removed_sources=removed)
         snapshot = store.snapshot(paths.shards, search_threads)
@@ -231,6 +236,7 @@ def publish(
             sparse=sparse,
             sources={n: Counts(int(per_source_docs.get(n, 0)), int(counts.get(n, 0))) for n in sources},
             tags=tags,
+            search=search,
             **snapshot.location,
         )
         table = (

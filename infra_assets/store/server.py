@@ -19,7 +19,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from .base import SCROLL_PAGE, UPSERT_BATCH, Snapshot, StoreQuery
+from .base import DEFAULT_INDEX, SCROLL_PAGE, UPSERT_BATCH, IndexSettings, Snapshot, StoreQuery
 from .fusion import DEFAULT_FUSION
 from .payload import (
     DENSE,
@@ -94,16 +94,36 @@ class ServerStore:
         shard_number: int | None = None,
         replication_factor: int | None = None,
         write_consistency_factor: int | None = None,
+        index: IndexSettings = DEFAULT_INDEX,
     ) -> None:
-        """Create the collection if missing; shard_number, replication_factor and
-        write_consistency_factor come from the sources file's `store:` section (None: the server's)."""
+        """Create the collection if missing; shard_number, replication_factor,
+        write_consistency_factor and the graph and quantization of `index` come from the sources
+        file's `store:` section (None: the server's)."""
         if not self.client.collection_exists(self.collection):
+            hnsw = None
+            if index.hnsw_m is not None or index.hnsw_ef_construct is not None:
+                hnsw = models.HnswConfigDiff(m=index.hnsw_m, ef_construct=index.hnsw_ef_construct)
+            quantization = None
+            if index.quantization == "int8":
+                quantization = models.ScalarQuantization(
+                    scalar=models.ScalarQuantizationConfig(
+                        type=models.ScalarType.INT8, quantile=0.99, always_ram=index.memory != "mapped"
+                    )
+                )
             self.client.create_collection(
                 self.collection,
                 shard_number=shard_number,
                 replication_factor=replication_factor,
                 write_consistency_factor=write_consistency_factor,
-                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                vectors_config={
+                    DENSE: models.VectorParams(
+                        size=dim,
+                        distance=models.Distance.COSINE,
+                        on_disk=True if quantization is not None else None,
+                        hnsw_config=hnsw,
+                        quantization_config=quantization,
+                    )
+                },
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
             for name in INDEXED_KEYWORDS:
@@ -124,7 +144,8 @@ class ServerStore:
         q = query
         fusion = q.fusion or DEFAULT_FUSION
         filt = _query_filter(q)
-        params = models.SearchParams(hnsw_ef=q.hnsw_ef) if q.hnsw_ef else None
+        quantization = models.QuantizationSearchParams(rescore=True, oversampling=q.oversampling)
+        params = models.SearchParams(hnsw_ef=q.hnsw_ef or None, quantization=quantization)
         bm25 = models.SparseVector(indices=q.sparse[0], values=q.sparse[1]) if q.sparse is not None else None
         if q.vector is not None and bm25 is not None:
             depth = fusion.prefetch_limit(q.k)
@@ -259,6 +280,7 @@ class ServerLocation:
     url: str
     api_key: str | None = field(default=None, repr=False)
     collection_params: dict[str, int] = field(default_factory=dict)
+    index: IndexSettings = DEFAULT_INDEX
     mode: str = "server"
 
     def describe(self) -> str:
@@ -267,5 +289,5 @@ class ServerLocation:
     @contextmanager
     def writer(self, model: ModelInfo) -> Iterator[ServerStore]:
         store = ServerStore(client_for(self.url, self.api_key), model.collection, self.url)
-        store.ensure(model.dim, **self.collection_params)
+        store.ensure(model.dim, index=self.index, **self.collection_params)
         yield store

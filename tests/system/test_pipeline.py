@@ -293,3 +293,26 @@ def test_cluster_settings_from_the_sources_file_reach_the_collection(project, si
     assert name.startswith("chunks_v") and kwargs["shard_number"] == 6
     assert kwargs["replication_factor"] == 2 and kwargs["write_consistency_factor"] == 2
     assert project.search(pages[1].query, k=1)["results"][0]["title"] == pages[1].title
+
+
+def test_index_settings_from_the_sources_file_reach_the_embedded_store(project, site):
+    """`store:`'s graph, quantization and memory settings create the embedded collection; its
+    search settings are published with the generation, and the API answers from it."""
+    import json
+
+    from infra_assets.demo import demo_pages, site_files
+    from infra_assets.store.embedded import created_index
+    from infra_assets.store.generations import read_current
+
+    pages = demo_pages(3)
+    site.set_pages(site_files(pages, site.url))
+    settings = {"hnsw_m": 24, "hnsw_ef_construct": 64, "quantization": "int8", "memory": "mapped"}
+    project.write_sources(
+        [{"name": "docs", "kind": "page", "urls": [f"{site.url}{p.path}" for p in pages]}],
+        store={**settings, "hnsw_ef": 128, "oversampling": 2},
+    )
+    assert project.materialize().success
+    (collection,) = [p for p in (project.data_dir / "qdrant").iterdir() if (p / "edge_config.json").exists()]
+    assert created_index(json.loads((collection / "edge_config.json").read_text())) == settings
+    assert read_current(project.data_dir / "serving").search == {"hnsw_ef": 128, "oversampling": 2.0}
+    assert project.search(pages[1].query, k=1)["results"][0]["title"] == pages[1].title

@@ -109,6 +109,10 @@ def test_contract_example_loads(tmp_path):
         ("store:\n  shards: 0\nsources: []", "store: field 'shards': expected an integer 1..1000"),
         ("store:\n  replication_factor: 2\n  write_consistency: 3\nsources: []", "cannot exceed replication_factor"),
         ("store:\n  replicas: 2\nsources: []", "store: unknown field 'replicas'"),
+        ("store:\n  hnsw_m: 2\nsources: []", "store: field 'hnsw_m': expected an integer 4..128"),
+        ("store:\n  hnsw_ef: many\nsources: []", "store: field 'hnsw_ef': expected an integer 4..10000"),
+        ("store:\n  oversampling: 0.5\nsources: []", "store: field 'oversampling': expected a number 1..16"),
+        ("store:\n  quantization: int4\nsources: []", "store: field 'quantization'"),
         ("sources: {a: 1}", "sources: expected a list"),
         ("sources:\n  - [1, 2]", "sources[0]: expected a mapping"),
         ("sources: [\n", "not valid YAML"),
@@ -137,6 +141,22 @@ def test_max_rps_from_defaults_or_source(tmp_path):
         load_sources(write(tmp_path, "sources:\n  - {name: a, kind: page, url: 'https://x.org/'}\n")).get("a").max_rps
         is None
     )
+
+
+def test_store_index_settings_reach_the_store(tmp_path):
+    from infra_assets.store import IndexSettings
+
+    cfg = load_sources(
+        write(
+            tmp_path,
+            "store:\n  hnsw_m: 48\n  hnsw_ef_construct: 400\n  quantization: int8\n  hnsw_ef: 400\n"
+            "  oversampling: 2\nsources: []\n",
+        )
+    )
+    index = IndexSettings(**cfg.store.index_params())
+    assert index.graph() == {"hnsw_m": 48, "hnsw_ef_construct": 400, "quantization": "int8"}
+    assert index.search() == {"hnsw_ef": 400, "oversampling": 2.0}
+    assert IndexSettings(**load_sources(write(tmp_path, "sources: []\n")).store.index_params()) == IndexSettings()
 
 
 def test_yaml_is_parsed_safely(tmp_path):

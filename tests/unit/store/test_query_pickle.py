@@ -14,3 +14,5 @@ def test_every_filter_survives_the_trip_to_a_shard_process():
     assert pickle.loads(pickle.dumps(plain)) == plain
     dated = StoreQuery(None, 3, changed_after="2026-01-01T00:00:00+00:00")
     assert pickle.loads(pickle.dumps(dated)) == dated
+    rescored = StoreQuery([0.1], 5, hnsw_ef=400, oversampling=2.0)
+    assert pickle.loads(pickle.dumps(rescored)) == rescored
