@@ -28,7 +28,6 @@ import argparse
 import json
 import multiprocessing
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -192,7 +191,6 @@ def main() -> None:
             print(json.dumps(result), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
-    shutil.rmtree(Path(args.work or tempfile.gettempdir()) / "unused", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ core (`fetch`, `store`, `index`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,14 +70,7 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # subsc
             "replication_factor": self.replication_factor,
             "write_consistency_factor": self.write_consistency_factor,
         }
-        index = IndexSettings(
-            hnsw_m=self.hnsw_m,
-            hnsw_ef_construct=self.hnsw_ef_construct,
-            quantization=self.quantization,
-            memory=self.memory,
-            hnsw_ef=self.hnsw_ef,
-            oversampling=self.oversampling,
-        )
+        index = IndexSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(IndexSettings)})
         return location_for(
             Path(self.data_dir), self.qdrant_url, self.qdrant_api_key, {k: v for k, v in params.items() if v}, index
         )

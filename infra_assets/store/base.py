@@ -43,7 +43,8 @@ class IndexSettings:
     the payload indexes and the point ids from the generation's files instead of reading them into
     each process's memory: the page cache then holds one copy for every process and every
     generation that shares the files (hard links, `copying`), and a shard opens without reading
-    them (BENCHMARKS.md, "Index settings for a million chunks")."""
+    them (BENCHMARKS.md, "Index settings for a million chunks"). A Qdrant server places its own
+    indexes; there `mapped` keeps only the quantized vectors out of RAM (`always_ram` off)."""
 
     hnsw_m: int | None = None
     hnsw_ef_construct: int | None = None
