@@ -26,6 +26,7 @@ Measured, loopback only, every phase bounded in time (defaults: about 5 minutes 
     python bench/serving.py [--points 100000] [--derive copies|mix] [--seconds 15] [--connections 16]
                             [--swap-only] [--json]
     INFRA_ASSETS_SHARD_PROCESS=0 python bench/serving.py ...   # the API's shards in its own process
+    python bench/serving.py ... --memory-cap-mb 4096   # the API under a cgroup memory limit (root)
 
 The index and the embeddings are cached under /tmp/infra-assets-bench (`--rebuild` rebuilds);
 the corpus is read from ../shared/corpora, never copied.
@@ -291,13 +292,91 @@ def model_ceiling(queries: list[str], clients: int, seconds: float) -> dict:
     }
 
 
-def start_api(data_dir: Path, port: int) -> subprocess.Popen:
+class MemoryCap:
+    """A kernel memory cap on the API and its shard processes: a cgroup (v2 where the unified
+    hierarchy has the memory controller, else v1's memory hierarchy; root needed) whose limit
+    counts their anonymous memory and every file page they bring into the page cache. At the cap
+    the kernel reclaims their clean file pages (no swap here: anonymous memory over it is an OOM
+    kill, which `stats()` reports). `evict()` first drops the index files from the page cache, so
+    the pages the API touches are charged to its group, not to whoever read them before."""
+
+    def __init__(self, limit_mib: int):
+        self.limit = limit_mib * 1024 * 1024
+        name = f"infra-assets-bench-{os.getpid()}"
+        v2 = Path("/sys/fs/cgroup")
+        if (v2 / "cgroup.controllers").exists() and "memory" in (v2 / "cgroup.controllers").read_text().split():
+            self.version, self.path = 2, v2 / name
+        elif Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+            self.version, self.path = 1, Path("/sys/fs/cgroup/memory") / name
+        else:
+            sys.exit("--memory-cap-mb needs a cgroup memory controller (/sys/fs/cgroup), and there is none")
+        try:
+            self.path.mkdir(exist_ok=True)
+            limit_file = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
+            (self.path / limit_file).write_text(str(self.limit))
+        except OSError as exc:
+            sys.exit(f"--memory-cap-mb: cannot create the cgroup {self.path} (root needed): {exc}")
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` run inside the group (a shell joins it, then execs; children inherit it)."""
+        return ["sh", "-c", f'echo $$ > {self.path / "cgroup.procs"} && exec "$@"', "sh", *argv]
+
+    @staticmethod
+    def evict(folder: Path) -> int:
+        """Drop `folder`'s files from the page cache (clean pages nobody maps); bytes asked."""
+        asked = 0
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    asked += os.fstat(fd).st_size
+                finally:
+                    os.close(fd)
+        return asked
+
+    def stats(self) -> dict:
+        def read(name: str) -> str:
+            try:
+                return (self.path / name).read_text()
+            except OSError:
+                return ""
+
+        out: dict = {"cgroup": self.version, "limit_mib": self.limit // 2**20}
+        if self.version == 2:
+            out["peak_mib"] = int(read("memory.peak") or 0) // 2**20
+            events = dict(line.split() for line in read("memory.events").splitlines())
+            out["events"] = {k: int(v) for k, v in events.items()}
+        else:
+            out["peak_mib"] = int(read("memory.max_usage_in_bytes") or 0) // 2**20
+            out["limit_hits"] = int(read("memory.failcnt") or 0)
+            oom = dict(line.split() for line in read("memory.oom_control").splitlines())
+            out["oom_kills"] = int(oom.get("oom_kill", 0))
+        stat = dict(line.split() for line in read("memory.stat").splitlines())
+        for key in ("anon", "file", "rss", "cache", "mapped_file", "file_mapped"):
+            if key in stat:
+                out[f"{key}_mib_at_end"] = int(stat[key]) // 2**20
+        return out
+
+    def remove(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass  # a process still in it; the kernel keeps the empty group until it exits
+
+
+class StopPhases(Exception):
+    """`--latency-only`: the phases end after the latency ones."""
+
+
+def start_api(data_dir: Path, port: int, cap: MemoryCap | None = None) -> subprocess.Popen:
     """`infra-assets serve` in its own process, as users run it; returns once /healthz is 200."""
     env = dict(os.environ, INFRA_ASSETS_DATA_DIR=str(data_dir), INFRA_ASSETS_API_KEY="")
     env.pop("QDRANT_URL", None)
     log = (data_dir.parent / "api.log").open("wb")
+    argv = [sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra_assets.cli", "serve", "--port", str(port)],
+        cap.command(argv) if cap else argv,
         env=env,
         cwd=data_dir.parent,
         stdout=log,
@@ -544,6 +623,12 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached index")
     parser.add_argument("--latency-only", action="store_true", help="only the one-client latency phase")
     parser.add_argument("--swap-only", action="store_true", help="only the swap phase (after recall)")
+    parser.add_argument(
+        "--memory-cap-mb",
+        type=int,
+        default=None,
+        help="serve under a cgroup memory limit of this many MiB (root; index files evicted from the page cache first)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -631,7 +716,11 @@ def main() -> None:
         result["model_only"] = model_ceiling(pool[-6000:], args.connections, min(args.seconds, 10))
     modes = args.mode or (["dense", "hybrid"] if result["hybrid_available"] else ["dense"])
     port = free_port()
-    api = start_api(data_dir, port)
+    cap = None
+    if args.memory_cap_mb:
+        cap = MemoryCap(args.memory_cap_mb)
+        result["memory_cap_evicted_mib"] = MemoryCap.evict(data_dir) // 2**20
+    api = start_api(data_dir, port, cap)
     memory = MemorySampler(api.pid)
     try:
         slices = iter(range(0, len(pool) - 6000 - 15000, 15000))
@@ -657,8 +746,7 @@ def main() -> None:
         # `serving/index` run does it, in this process, on the same two cores. After each
         # publish, /healthz is polled until the API serves the new version (the swap lag).
         if args.latency_only:
-            result["memory"] = memory.stop()
-            return print(json.dumps(result))
+            raise StopPhases
         memory.phase = "swaps"
         swap_mode = modes[0]
         start = next(slices)
@@ -710,13 +798,19 @@ def main() -> None:
         r["shards_left"] = sorted(p.name for p in (data_dir / "serving" / "shards").iterdir())
         memory.phase = "after swaps"
         time.sleep(5)
+    except StopPhases:
+        pass
     finally:
         result["memory"] = memory.stop()
+        if cap:
+            result["memory_cap"] = cap.stats()
         api.terminate()
         api.wait(30)
+        if cap:
+            cap.remove()
 
     result["load_avg_end"] = round(os.getloadavg()[0], 2)
-    if args.json:
+    if args.json or args.latency_only:
         print(json.dumps(result))
     else:
         print(json.dumps(result, indent=1))

@@ -41,6 +41,10 @@ class Project:
     def tables_dir(self) -> Path:
         return self.settings.tables_dir
 
+    def served_tags(self) -> dict[str, list[str]]:
+        """Each source's `tags:` (search filters), as a generation's manifest carries them."""
+        return {src.name: list(src.tags) for src in self.spec.sources if src.tags}
+
     def blobs(self, name: str) -> BlobStore:
         return BlobStore.for_source(name, self.data_dir)
 

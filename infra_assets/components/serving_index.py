@@ -47,7 +47,7 @@ def serving_index_asset(project: Project) -> dg.AssetsDefinition:
         log = ChangeLog.of(serving_dir)
         # A log started beside an index already served takes it as it is (no flood of `added`).
         baseline = log.recorded_version() is None and (serving_dir / "CURRENT").exists()
-        tags = {src.name: list(src.tags) for src in project.spec.sources if src.tags}
+        tags = project.served_tags()
         with span("publish", sources=len(names), documents=docs.height, run_id=context.run.run_id):
             outcome = publish(
                 serving_dir, store.location(), model, docs, names, search_threads=store.search_threads, tags=tags

@@ -23,6 +23,7 @@ import polars as pl
 
 from ..clean.table import clean_table
 from ..index.chunking import chunker_for
+from ..index.progressive import InterimPublisher, interim_every
 from ..index.sync import sync_source
 from ..sources.freshness import FreshnessBudget, record_figures, update_record
 from ..sources.kinds import SourceUnavailable, collect, guards_listing
@@ -230,7 +231,23 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
         if clean_df is None:
             raise dg.Failure(f"{clean_key.to_user_string()} has not been materialized yet")
         location = store.location()
+        every = interim_every(project.spec.embedding.publish_every, location)
+        interim = None
         with span("embeddings", source=name, run_id=context.run.run_id), location.writer(model) as writer:
+            if every is not None:
+                interim = InterimPublisher(
+                    serving_dir=project.settings.serving_dir,
+                    location=location,
+                    writer=writer,
+                    model=model,
+                    source=name,
+                    clean=clean_df,
+                    sources=project.spec.names,
+                    every_s=every,
+                    search_threads=store.search_threads,
+                    tags=project.served_tags(),
+                    report=context.log.info,
+                )
             result = sync_source(
                 name,
                 clean_df,
@@ -240,6 +257,7 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
                 model.name,
                 listing=listing,
                 progress=Progress(context, "embedded chunks"),
+                checkpoint=interim,
             )
             points = writer.count(name)
             store_dim = writer.dim()
@@ -262,10 +280,14 @@ def source_assets(source: Source, project: Project) -> list[dg.AssetsDefinition]
             "verified_to_indexed_s": round(lag, 3),
             "embed_seconds": round(result.embed_seconds, 3),
             "bm25_seconds": round(result.sparse_seconds, 3),
+            # Published while embedding (`embedding.publish_every`); `serving/index` publishes the end.
+            "interim_generations": len(interim.published) if interim else 0,
             "seconds": round(time.monotonic() - started, 3),
         }
         if result.guard_reason:
             metadata["guard"] = result.guard_reason
+        if interim and interim.first_searchable_s is not None:
+            metadata["first_interim_s"] = interim.first_searchable_s
         version = data_version(table_version(clean_df, ["url", "content_hash"]), collection, points)
         record_figures(data_dir, name, "embeddings", metadata)
         yield dg.MaterializeResult(metadata=metadata, data_version=version)

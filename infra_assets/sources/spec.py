@@ -486,6 +486,28 @@ class EmbeddingSpec(_Spec):
     batch_size: int = Field(
         1, json_schema_extra=_schema(type="integer", minimum=1, maximum=256), description="Passages per model call."
     )
+    publish_every: int = Field(
+        30,
+        json_schema_extra=_schema(
+            anyOf=[
+                {"type": "string", "pattern": r"^\s*[0-9]+\s*[smhd]\s*$", "examples": ["30s", "2m"]},
+                {"type": "integer", "minimum": 0, "description": "seconds; 0: off"},
+                {"const": "off"},
+            ]
+        ),
+        description="While a run embeds, its finished new documents are published this often (embedded "
+        "store; 'off': only when the run ends).",
+    )
+
+    @field_validator("publish_every", mode="before")
+    @classmethod
+    def _publish_every(cls, value: Any) -> int:
+        if value in ("off", 0):
+            return 0
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or off") from exc
 
     @model_validator(mode="before")
     @classmethod

@@ -194,8 +194,9 @@ class VectorStore(VectorReader, Protocol):
         """A token that changes whenever the collection may have changed (publish compares it)."""
         ...
 
-    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
-        """What a new generation serves from this store as it is now (see `Snapshot`)."""
+    def snapshot(self, shards_dir: Path, search_threads: int, *, graph: bool = True) -> Snapshot:
+        """What a new generation serves from this store as it is now (see `Snapshot`);
+        `graph=False`: build no search graph for it now (new points answered by exact search)."""
         ...
 
     def build_graph(self) -> None:

@@ -168,7 +168,8 @@ class EmbeddedStore(_EdgeShard):
             finally:
                 store.close()
 
-    # -- writes: each session bumps the version token before its first write -------------------
+    # -- writes: each session bumps the version token before its first write (and the first
+    # after each snapshot) --------------------------------------------------------------------
 
     def _writing(self) -> None:
         if not self._wrote:
@@ -206,10 +207,12 @@ class EmbeddedStore(_EdgeShard):
     def state(self) -> str:
         return read_version(self._version_path)
 
-    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
+    def snapshot(self, shards_dir: Path, search_threads: int, *, graph: bool = True) -> Snapshot:
         """The shard copied for readers at this version, once (an unchanged store is shared by
-        every generation published meanwhile); held until its generation is current."""
-        name = f"{self.path.name}-{self.state()}"
+        every generation published meanwhile); held until its generation is current.
+        `graph=False`: no graph is built now, whatever the count (an interim generation)."""
+        # An interim copy has a name of its own: a later publish at the same version builds its graph.
+        name = f"{self.path.name}-{self.state()}" + ("" if graph else "-exact")
         dest = shards_dir / name
         copied = not (dest / "edge_config.json").exists()
         written = linked = 0
@@ -217,12 +220,15 @@ class EmbeddedStore(_EdgeShard):
         # Many points without a graph (a new large source): serve them now by exact search and
         # build the graph behind them (`build_graph`, then the next publish), not before.
         unindexed = info.points_count - info.indexed_vectors_count
-        later = copied and unindexed > GRAPH_LATER_ABOVE and unindexed * 4 * (self.dim() or 0) >= INDEXING_BYTES
+        large = unindexed > GRAPH_LATER_ABOVE and unindexed * 4 * (self.dim() or 0) >= INDEXING_BYTES
+        later = copied and (large or not graph)
         if copied:
             previous = previous_shard(shards_dir, self.path.name, dest)
             points, written, linked = self.copy_to(dest, search_threads, previous, optimize=not later)
         else:
             points = self.count()
+        # The copy is this version: a write after it (a run publishing as it goes) takes a new one.
+        self._wrote = False
         hold = hold_shard(dest)
         return Snapshot(
             {"shard": name, "copied": copied}, points, hold=hold, written=written, linked=linked, graph_pending=later

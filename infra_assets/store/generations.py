@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from .base import Counts, StoreLocation, VectorReader
+from .base import Counts, StoreLocation, VectorReader, VectorStore
 from .embedded import EmbeddedReader, hold_shard, is_held
 from .payload import SPARSE
 from .space import ModelInfo
@@ -173,6 +174,8 @@ def publish(
     *,
     search_threads: int = 1,
     tags: dict[str, list[str]] | None = None,
+    writer: VectorStore | None = None,
+    graph: bool = True,
 ) -> PublishOutcome:
     """Snapshot the store and the document table into a new generation and make it current.
 
@@ -185,7 +188,9 @@ def publish(
     Qdrant server the alias `infra_assets_served` is switched to the collection in the same step.
     `search_threads`: the search pool of an embedded generation's readers. `tags`: each
     source's tags, and the location's search settings (`IndexSettings.search()`): a change of
-    either alone publishes a new generation.
+    either alone publishes a new generation. `writer`: the location's writer, already open
+    (a run publishing while it embeds, `index.progressive`); else it is opened here. `graph=False`:
+    no graph is built for it (see `VectorStore.snapshot`).
     """
     tags = {name: list(tags.get(name, [])) for name in sources if tags and tags.get(name)} if tags else {}
     search = location.index.search()
@@ -197,7 +202,7 @@ def publish(
     current = read_current(root)
     per_source_docs: dict[str, int] = dict(docs.group_by("source").len().iter_rows()) if docs.height else {}
 
-    with location.writer(model) as store:
+    with location.writer(model) if writer is None else nullcontext(writer) as store:
         counts = {name: store.count(name) for name in sources}  # deleting other sources keeps these
         if current is not None and current.collection != collection:
             pending = sorted(n for n in sources if per_source_docs.get(n, 0) and not counts.get(n))
@@ -217,7 +222,7 @@ def publish(
             and current.search == search
         ):
             return PublishOutcome(current, False, removed_sources=removed)
-        snapshot = store.snapshot(paths.shards, search_threads)
+        snapshot = store.snapshot(paths.shards, search_threads, graph=graph)
         sparse = SPARSE if store.has_sparse() else None
 
     try:

@@ -247,7 +247,7 @@ class ServerStore:
         """The server has no version to read: the points per source stand in for one."""
         return json.dumps(self.sources(), sort_keys=True)
 
-    def snapshot(self, shards_dir: Path, search_threads: int) -> Snapshot:
+    def snapshot(self, shards_dir: Path, search_threads: int, *, graph: bool = True) -> Snapshot:
         """Readers query the collection itself; it becomes the served one through the alias."""
         return Snapshot({"url": self.url}, self.count(), activate=lambda: self.point_alias(SERVED_ALIAS))
 

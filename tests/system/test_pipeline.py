@@ -316,3 +316,27 @@ def test_index_settings_from_the_sources_file_reach_the_embedded_store(project, 
     assert created_index(json.loads((collection / "edge_config.json").read_text())) == settings
     assert read_current(project.data_dir / "serving").search == {"hnsw_ef": 128, "oversampling": 2.0}
     assert project.search(pages[1].query, k=1)["results"][0]["title"] == pages[1].title
+
+
+def test_a_long_run_serves_its_finished_documents_before_it_ends(project, site):
+    """`embedding.publish_every`: the embeddings step publishes interim generations while it
+    embeds (300 pages, every second); `serving/index` then publishes the whole source."""
+    from infra_assets.demo import demo_pages, site_files
+    from infra_assets.store.generations import read_current
+
+    pages = demo_pages(300)
+    site.set_pages(site_files(pages, site.url))
+    project.write_sources(
+        [{"name": "demo", "kind": "sitemap", "url": f"{site.url}/sitemap.xml", "max_pages": 300}],
+        embedding={"publish_every": 1},
+    )
+    result = project.materialize()
+    assert result.success
+    embedded = metadata(result, ["embeddings", "demo"])
+    served = metadata(result, ["serving", "index"])
+    assert embedded["interim_generations"] >= 1, embedded
+    assert embedded["first_interim_s"] < embedded["seconds"]
+    assert served["published"] and served["points"] == embedded["points"] == embedded["chunks"]
+    manifest = read_current(project.data_dir / "serving")
+    assert manifest is not None and manifest.sources["demo"].documents == 300
+    assert project.search(pages[7].query, k=1)["results"][0]["title"] == pages[7].title
