@@ -19,6 +19,7 @@ variant: bytes written, seconds to copy (optimize included), and seconds to open
 new generation (what the API does before it swaps): the change → served time the store adds. Medians, with every run.
 
     python bench/publish_delta.py [--sizes 10000 50000 100000] [--repeat 3] [--new-source 200000]
+    python bench/publish_delta.py --sizes 10000 100000 1000000 --quantization int8 --memory mapped --only-now
 """
 
 from __future__ import annotations
@@ -41,7 +42,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from infra_assets.store import ChunkPoint, EmbeddedReader, EmbeddedStore, StoreQuery, copying, embedded  # noqa: E402
+from infra_assets.store import (  # noqa: E402
+    ChunkPoint,
+    EmbeddedReader,
+    EmbeddedStore,
+    IndexSettings,
+    StoreQuery,
+    copying,
+    embedded,
+)
+from infra_assets.store.base import DEFAULT_INDEX  # noqa: E402
 from infra_assets.store.copying import CopyFigures, trusts_file_times  # noqa: E402
 from infra_assets.store.embedded import copy_segments  # noqa: E402
 
@@ -130,14 +140,14 @@ def open_and_warm(path: Path) -> float:
     return seconds
 
 
-def measure(size: int, repeat: int, work: Path) -> dict:
+def measure(size: int, repeat: int, work: Path, index: IndexSettings = DEFAULT_INDEX, variants=VARIANTS) -> dict:
     shards = work / "shards"
     shards.mkdir(parents=True)
     writer_path = work / "coll"
     runs: dict[str, dict[str, list[float]]] = {
-        v: {"bytes_written": [], "bytes_compared": [], "copy_s": [], "open_warm_s": []} for v in VARIANTS
+        v: {"bytes_written": [], "bytes_compared": [], "copy_s": [], "open_warm_s": []} for v in variants
     }
-    with EmbeddedStore.open_writer(writer_path, DIM) as store:
+    with EmbeddedStore.open_writer(writer_path, DIM, index=index) as store:
         for start in range(0, size, 10_000):
             store.upsert(make_points(range(start, min(size, start + 10_000)), start))
         started = time.perf_counter()
@@ -148,7 +158,7 @@ def measure(size: int, repeat: int, work: Path) -> dict:
         total = sum(p.stat().st_size for p in previous.rglob("*") if p.is_file())
         for r in range(repeat):
             store.upsert(make_points(list(range(r * 10, r * 10 + 10)), 10_000 + r))  # one page, 10 chunks
-            order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
+            order = variants[r % len(variants) :] + variants[: r % len(variants)]
             made = {}
             for variant in order:
                 dest = shards / f"coll-{r + 1}-{VARIANTS.index(variant)}"
@@ -176,12 +186,15 @@ def measure(size: int, repeat: int, work: Path) -> dict:
     medians = {v: {k: statistics.median(x) for k, x in m.items()} for v, m in runs.items()}
     return {
         "points": size,
+        "index": index.graph(),
         "first_publish_s": round(first_s, 1),
         "first_open_warm_s": round(first_open, 3),
         "generation_bytes": total,
         "runs": runs,
         "medians": medians,
-        "bytes_ratio": round(medians[MANIFEST]["bytes_written"] / medians[FULL]["bytes_written"], 4),
+        "bytes_ratio": round(medians[MANIFEST]["bytes_written"] / medians[FULL]["bytes_written"], 4)
+        if FULL in medians
+        else None,
     }
 
 
@@ -190,12 +203,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--new-source", type=int, default=0, help="chunks of a new source (0: skip)")
+    parser.add_argument("--quantization", choices=["int8"], default=None, help="the writer's store: settings")
+    parser.add_argument("--memory", choices=["ram", "mapped"], default=None)
+    parser.add_argument("--only-now", action="store_true", help="only today's way (linked, manifest)")
     args = parser.parse_args()
+    index = IndexSettings(quantization=args.quantization, memory=args.memory)
+    variants = [MANIFEST] if args.only_now else VARIANTS
     results = []
     for size in args.sizes:
         work = Path(tempfile.mkdtemp(prefix=f"publish-delta-{size}-"))
         try:
-            result = measure(size, args.repeat, work)
+            result = measure(size, args.repeat, work, index, variants)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         print(json.dumps(result), file=sys.stderr, flush=True)
