@@ -218,3 +218,34 @@ def test_many_new_points_are_served_by_exact_search_before_their_graph(tmp_path,
         assert hits[0].id == base[123].id  # exact search: the point itself first
     finally:
         reader.close()
+
+
+def test_a_write_after_a_snapshot_takes_a_new_version_and_a_new_copy(tmp_path):
+    """A run that publishes as it goes (`index.progressive`) snapshots one writer session several
+    times: each snapshot after new writes is a copy of its own, holding them. Also an interim
+    copy (`graph=False`) never stands in for a later publish at the same version."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    with EmbeddedStore.open_writer(tmp_path / "coll", DIM) as store:
+        store.upsert(points("a", 50))
+        first = store.snapshot(shards, 1, graph=False)
+        first.release()
+        assert store.state() == store.state()  # reading it changes nothing
+        unchanged = store.snapshot(shards, 1, graph=False)
+        unchanged.release()
+        assert unchanged.location["shard"] == first.location["shard"] and not unchanged.location["copied"]
+        store.upsert(points("b", 30, seed=1))
+        second = store.snapshot(shards, 1, graph=False)
+        second.release()
+        assert second.location["shard"] != first.location["shard"] and second.location["copied"]
+        full = store.snapshot(shards, 1)
+        full.release()
+        assert full.location["shard"] != second.location["shard"] and full.location["copied"]
+    counts = {}
+    for name, snap in (("first", first), ("second", second), ("full", full)):
+        reader = EmbeddedReader.open(shards / snap.location["shard"])
+        try:
+            counts[name] = reader.count()
+        finally:
+            reader.close()
+    assert counts == {"first": 50, "second": 80, "full": 80}
