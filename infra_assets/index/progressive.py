@@ -102,11 +102,12 @@ class InterimPublisher:
         theirs; the rest of this source's served rows stay (their old chunks are still held)."""
         current = read_current(self.serving_dir)
         served = read_docs(self.serving_dir, current) if current is not None else None
-        finished = self.clean.filter(pl.col("url").is_in(list(ready_urls))) if self.clean.height else self.clean
+        ready = pl.Series(list(ready_urls), dtype=pl.String)
+        finished = self.clean.filter(pl.col("url").is_in(ready)) if self.clean.height else self.clean
         if served is None or not served.height:
             return finished
         served = served.filter(pl.col("source").is_in(self.sources))  # a removed source's points go too
-        kept = served.filter((pl.col("source") != self.source) | ~pl.col("url").is_in(list(ready_urls)))
+        kept = served.filter((pl.col("source") != self.source) | ~pl.col("url").is_in(ready))
         return pl.concat([kept, finished.cast(kept.schema)], how="vertical") if finished.height else kept
 
 
